@@ -1,0 +1,114 @@
+"""Environment parameters, their defaults and validation, and RLlib-style ``env_config`` parsing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import pandas as pd
+
+from rsc_env.features import prepare_market_data
+
+
+@dataclass(frozen=True)
+class EnvParams:
+    """The environment's parameters; defaults are the team's environment defaults (spec)."""
+
+    initial_balance: float = 10_000.0
+    transaction_fee_percent: float = 0.1
+    window_size: int = 5
+    normalization_window_size: int = 20
+    sharpe_window_size: int = 20
+    use_sharpe_ratio: bool = True
+    risk_free_rate: float = 0.0
+    trading_frequency_penalty: float = 0.01
+    drawdown_penalty: float = 0.1
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    position_sizing_method: str = "fixed_fractional"
+    risk_fraction: float = 0.1
+    record_episode: bool = True
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise ValueError(f"env parameter {name}={getattr(self, name)!r}: {what}")
+
+        need(self.initial_balance > 0, "initial_balance", "must be > 0")
+        need(self.transaction_fee_percent >= 0, "transaction_fee_percent", "must be >= 0")
+        for name in ("window_size", "normalization_window_size", "sharpe_window_size"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and value >= 1, name, "must be an integer >= 1")
+        for name in ("stop_loss_pct", "take_profit_pct"):
+            value = getattr(self, name)
+            need(value is None or value > 0, name, "must be None or > 0 (a percent)")
+        need(
+            self.position_sizing_method in ("fixed_fractional", "all_in"),
+            "position_sizing_method",
+            "must be 'fixed_fractional' or 'all_in'",
+        )
+        need(0 < self.risk_fraction <= 1, "risk_fraction", "must be in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters as a plain dict (for run metadata)."""
+        return asdict(self)
+
+
+TEAM_TRAINING_PARAMS: dict[str, Any] = {
+    "transaction_fee_percent": 0.001,
+    "sharpe_window_size": 100,
+    "drawdown_penalty": 0.005,
+    "trading_frequency_penalty": 0.002,
+    "risk_fraction": 0.1,
+    "stop_loss_pct": 5.0,
+    "use_sharpe_ratio": False,
+}
+"""The settings of the team's training script (the training CLI's defaults)."""
+
+PARAM_NAMES = frozenset(f.name for f in fields(EnvParams))
+DATA_KEYS = frozenset({"df", "data", "start", "end", "date_column", "date_format"})
+
+
+def parse_env_config(
+    env_config: dict[str, Any] | None, overrides: dict[str, Any]
+) -> tuple[pd.DataFrame, EnvParams]:
+    """Split an RLlib-style ``env_config`` into the prepared market table and the parameters.
+
+    ``env_config`` holds either ``df`` (a table already passed through
+    :func:`rsc_env.add_indicators`) or ``data`` (a CSV path or a bundled sample name, optionally
+    with ``start``/``end``/``date_column``/``date_format``), plus any :class:`EnvParams` field.
+    Without either, the bundled S&P 500 series is used.
+    """
+    config = {**dict(env_config or {}), **overrides}
+    unknown = sorted(set(config) - PARAM_NAMES - DATA_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown env_config key(s) {unknown}; valid: {sorted(PARAM_NAMES | DATA_KEYS)}"
+        )
+    params = EnvParams(**{k: v for k, v in config.items() if k in PARAM_NAMES})
+    min_rows = 2
+    if "df" in config:
+        if "data" in config:
+            raise ValueError("env_config: give either 'df' or 'data', not both")
+        df = config["df"]
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"env_config['df'] must be a pandas DataFrame, got {type(df)}")
+        if df.isna().to_numpy().any():  # spec: rows containing any NaN never reach the environment
+            df = df.dropna()
+        if config.get("start") is not None or config.get("end") is not None:
+            df = df.loc[config.get("start") : config.get("end")]
+        if len(df) < min_rows:
+            raise ValueError(f"env_config['df'] has {len(df)} rows; need at least {min_rows}")
+    else:
+        df = prepare_market_data(
+            config.get("data", "sp500"),
+            start=config.get("start"),
+            end=config.get("end"),
+            date_column=config.get("date_column"),
+            date_format=config.get("date_format"),
+            min_rows=min_rows,
+        )
+    non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if non_numeric:
+        raise ValueError(f"market table: non-numeric column(s) {non_numeric}")
+    return df, params

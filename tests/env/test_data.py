@@ -1,0 +1,117 @@
+"""Market-data loading: every defect ends in one MarketDataError naming the file and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rsc_env import MarketDataError, load_ohlcv, load_sample, prepare_market_data, split_by_date
+
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+ROWS = [
+    "2020-01-02,10,11,9,10.5,10.5,1000",
+    "2020-01-03,10.5,11.5,10,11,11,1100",
+    "2020-01-06,11,12,10.5,11.5,11.5,900",
+]
+
+
+def write(tmp_path: Path, text: str, name: str = "prices.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_yahoo_style_iso(tmp_path):
+    df = load_ohlcv(write(tmp_path, HEADER + "\n".join(ROWS)))
+    assert list(df.columns) == ["open", "high", "low", "close", "volume"]
+    assert isinstance(df.index, pd.DatetimeIndex) and df.index.name == "date"
+    assert df["close"].tolist() == [10.5, 11.0, 11.5]
+
+
+def test_load_us_dates_and_other_capitalisation(tmp_path):
+    text = "DATE,OPEN,HIGH,LOW,CLOSE,VOLUME\n1/2/2020,1,2,1,2,5\n1/3/2020,2,3,2,3,6\n"
+    df = load_ohlcv(write(tmp_path, text))
+    assert df.index[1] == pd.Timestamp("2020-01-03")
+
+
+def test_load_given_format_and_column(tmp_path):
+    text = "When,open,high,low,close,volume\n02.01.2020,1,2,1,2,5\n03.01.2020,2,3,2,3,6\n"
+    df = load_ohlcv(write(tmp_path, text), date_column="When", date_format="%d.%m.%Y")
+    assert df.index[0] == pd.Timestamp("2020-01-02")
+
+
+def test_load_intraday(tmp_path):
+    text = (
+        "Datetime,Open,High,Low,Close,Volume\n"
+        "2020-01-02 09:30,1,2,1,2,5\n2020-01-02 09:31,2,3,2,3,6\n"
+    )
+    df = load_ohlcv(write(tmp_path, text))
+    assert df.index[1] == pd.Timestamp("2020-01-02 09:31")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("Date,Open,High,Low,Volume\n2020-01-02,1,2,1,5\n", "missing column(s) ['close']"),
+        (HEADER + "2020-01-02,1,2,1,2,2,5\nnot-a-date,1,2,1,2,2,5\n", "cannot parse dates"),
+        (HEADER + ROWS[0] + "\n" + ROWS[0] + "\n", "duplicate dates 2020-01-02"),
+        (HEADER + ROWS[1] + "\n" + ROWS[0] + "\n", "not in ascending order: 2020-01-02 after"),
+        (HEADER + "2020-01-02,1,2,1,,2,5\n", "NaN in column 'close' at 2020-01-02"),
+        (HEADER + "2020-01-02,1,2,0,2,2,5\n", "non-positive price in column 'low'"),
+        (HEADER + "2020-01-02,1,2,1,abc,2,5\n", "non-numeric values in column 'close'"),
+        (HEADER, "header but no rows"),
+        ("Open,High\n1,2\n", "no date column"),
+    ],
+)
+def test_bad_csv_gets_specific_error(tmp_path, text, needle):
+    path = write(tmp_path, text, "bad.csv")
+    with pytest.raises(MarketDataError) as err:
+        load_ohlcv(path)
+    assert needle in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_unparseable_dates_name_the_row(tmp_path):
+    path = write(tmp_path, HEADER + "2020-01-02,1,2,1,2,2,5\n2020-13-45,1,2,1,2,2,5\n")
+    with pytest.raises(MarketDataError, match=r"row 3 \('2020-13-45'\)"):
+        load_ohlcv(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MarketDataError, match="no such file"):
+        load_ohlcv(tmp_path / "nope.csv")
+
+
+def test_too_few_rows_for_indicators(tmp_path):
+    lines = [f"2020-01-{d:02d},1,2,1,2,2,5" for d in range(1, 21)]
+    path = write(tmp_path, HEADER + "\n".join(lines))
+    with pytest.raises(MarketDataError, match="too few"):
+        prepare_market_data(path)
+
+
+def test_date_range_with_too_few_rows():
+    with pytest.raises(MarketDataError, match="usable rows between"):
+        prepare_market_data("sp500", start="2030-01-01")
+    with pytest.raises(MarketDataError, match="is after end"):
+        prepare_market_data("sp500", start="2016-01-01", end="2015-01-01")
+
+
+def test_bundled_sample_and_split():
+    df = load_sample("sp500")
+    assert len(df) == 5031 and df.index.is_monotonic_increasing
+    assert np.isfinite(df.to_numpy()).all()
+    train, val = split_by_date(df, "2017-01-01", end="2017-12-31")
+    assert train.index[-1] < pd.Timestamp("2017-01-01") <= val.index[0]
+    assert val.index[-1] <= pd.Timestamp("2017-12-31")
+    with pytest.raises(MarketDataError, match="empty period"):
+        split_by_date(df, "1990-01-01")
+    with pytest.raises(MarketDataError, match="unknown sample"):
+        load_sample("nasdaq")
+
+
+def test_googl_file_loads(googl_csv):
+    df = load_ohlcv(googl_csv)
+    assert len(df) == 2335 and df.index[0] == pd.Timestamp("2009-05-22")

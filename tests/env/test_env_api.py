@@ -1,0 +1,96 @@
+"""TradingEnv as a gymnasium/RLlib environment: checker, config handling, errors, pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from rsc_env import ReferenceTradingEnv, TradingEnv, prepare_market_data
+
+
+@pytest.fixture(scope="module")
+def small():
+    return prepare_market_data("sp500", start="2016-01-01", end="2016-03-31")
+
+
+@pytest.mark.parametrize("cls", [TradingEnv, ReferenceTradingEnv])
+def test_check_env(cls, small):
+    check_env(cls({"df": small}), skip_render_check=True)
+
+
+def test_env_config_with_data_path(googl_csv):
+    env = TradingEnv({"data": str(googl_csv), "start": "2012-01-01", "end": "2012-06-30"})
+    obs, info = env.reset()
+    assert obs.shape == (5 * 20 + 2,) and obs.dtype == np.float32
+    assert info["starting_step"] == 0 and info["portfolio_value"] == 10_000.0
+    assert env.df.index[0] >= np.datetime64("2012-01-01")
+
+
+def test_unknown_key_and_bad_parameter_are_named(small):
+    with pytest.raises(ValueError, match="unknown env_config key.*'windw_size'"):
+        TradingEnv({"df": small, "windw_size": 3})
+    with pytest.raises(ValueError, match="risk_fraction=0"):
+        TradingEnv({"df": small, "risk_fraction": 0})
+    with pytest.raises(ValueError, match="position_sizing_method"):
+        TradingEnv({"df": small, "position_sizing_method": "kelly"})
+
+
+def test_step_after_termination_raises(small):
+    env = TradingEnv({"df": small})
+    env.reset()
+    terminated = False
+    steps = 0
+    while not terminated:
+        _, _, terminated, truncated, info = env.step(0)
+        assert not truncated
+        steps += 1
+    assert steps == len(small) - 1 == info["total_steps"]
+    with pytest.raises(RuntimeError, match="terminated"):
+        env.step(0)
+    with pytest.raises(ValueError, match="action must be"):
+        env.reset()
+        env.step(5)
+
+
+def test_open_position_at_end_is_not_a_trade(small):
+    env = TradingEnv({"df": small, "initial_balance": 100_000.0})
+    env.reset()
+    done = False
+    while not done:
+        _, _, done, _, info = env.step(1)
+    assert info["current_position"] == 1
+    assert info["completed_trades"] == [] and info["win_rate"] == 0.0
+    assert info["final_portfolio_value"] != 100_000.0
+
+
+def test_pickle_and_shared_arrays(small):
+    a = TradingEnv({"df": small})
+    b = TradingEnv({"df": small})
+    assert a.market is b.market  # copies built from one table share the precomputed arrays
+    clone = pickle.loads(pickle.dumps(a))
+    oa, _ = a.reset()
+    oc, _ = clone.reset()
+    np.testing.assert_array_equal(oa, oc)
+    assert clone.step(1)[1] == a.step(1)[1]
+
+
+def test_trade_penalty_grows_with_cumulative_count(small):
+    """Spec (keep): the trading penalty is rate x the episode's cumulative trade count."""
+    params = {
+        "df": small,
+        "initial_balance": 100_000.0,
+        "use_sharpe_ratio": False,
+        "drawdown_penalty": 0.0,
+        "trading_frequency_penalty": 0.01,
+    }
+    env = TradingEnv(params)
+    env.reset()
+    for a in (1, 0, 1, 0):
+        last_pv = env.portfolio_value
+        _, reward, _, _, info = env.step(a)
+        r = (info["portfolio_value"] - last_pv) / last_pv
+        assert reward == pytest.approx(r - 0.01 * env.trade_count, abs=1e-12)
+    assert env.trade_count == 4
