@@ -1,0 +1,265 @@
+"""RunLogger: writes one training run and its episodes, one transaction per episode."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .engine import check_connection, ensure_schema, make_engine, mask_url, resolve_url
+from .models import RUN_STATUSES, TrainingRun
+from .records import EpisodeRecord, episode_record
+from .writer import insert_episode, write_children
+
+log = logging.getLogger(__name__)
+
+EpisodeItem = tuple[str, Mapping[str, Any], datetime | None, datetime | None]
+
+_RUNS = TrainingRun.__table__
+
+
+def new_run_id() -> str:
+    """A fresh run id: UTC time plus a random suffix (sortable, unique)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` made JSON-safe: numpy scalars/arrays, paths, datetimes and other objects are
+    converted; non-finite floats become strings."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def install_sigterm_handler() -> Any:
+    """Make SIGTERM raise :class:`KeyboardInterrupt` (so a ``with RunLogger`` block ends the run
+    as ``interrupted``). Call from the main thread; returns the previous handler."""
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
+class RunLogger:
+    """Logs a training run (``training_runs``) and its finished episodes.
+
+    ``url`` resolves as in :func:`rsc_db.engine.resolve_url`. ``log_steps=False`` writes only
+    episodes and trades; ``step_log_every=N`` writes steps and operations for every N-th episode
+    newly logged by this logger (the 1st, N+1-th, ...). Thread-safe; picklable (the engine is
+    re-created in the receiving process).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        run_dir: str | Path | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        notes: str | None = None,
+        log_steps: bool = True,
+        step_log_every: int = 1,
+    ) -> None:
+        if step_log_every < 1:
+            raise ValueError(f"step_log_every must be >= 1, got {step_log_every}")
+        self.url = resolve_url(url, run_dir)
+        self.run_id = run_id or new_run_id()
+        self.parameters = jsonable(dict(parameters or {}))
+        self.notes = notes
+        self.log_steps = log_steps
+        self.step_log_every = step_log_every
+        self.episodes_logged = 0
+        self.status: str | None = None
+        self._engine: Engine | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    # -- engine / pickling ---------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        """The logger's engine (created lazily; re-created after a fork)."""
+        if self._engine is None or self._pid != os.getpid():
+            if self._engine is not None:
+                self._engine.dispose(close=False)
+            self._engine = make_engine(self.url, sqlite_begin="IMMEDIATE")
+            self._pid = os.getpid()
+        return self._engine
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_engine"] = None
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RunLogger({mask_url(self.url)!r}, run_id={self.run_id!r}, status={self.status!r})"
+
+    def close(self) -> None:
+        """Release the engine's connections (the logger can be used again afterwards)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- run lifecycle -------------------------------------------------------------------
+    def start(self) -> RunLogger:
+        """Check connectivity, create the schema if needed and insert the ``training_runs`` row
+        (status ``running``). Raises ``DatabaseUnavailable`` / ``SchemaVersionMismatch``, or
+        ``ValueError`` if ``run_id`` already exists."""
+        self._prepare()
+        row = {
+            "run_id": self.run_id,
+            "start_time": datetime.now(UTC),
+            "end_time": None,
+            "parameters": self.parameters,
+            "status": "running",
+            "notes": self.notes,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(_RUNS), row)
+        except IntegrityError:
+            raise ValueError(f"training run {self.run_id!r} already exists") from None
+        self.status = "running"
+        return self
+
+    def attach(self) -> RunLogger:
+        """Join an existing run (e.g. from a worker process) without owning its status:
+        check the database and that ``run_id`` exists. Raises ``ValueError`` if it does not."""
+        self._prepare()
+        with self.engine.connect() as conn:
+            status = conn.execute(
+                select(_RUNS.c.status).where(_RUNS.c.run_id == self.run_id)
+            ).scalar()
+        if status is None:
+            raise ValueError(f"training run {self.run_id!r} does not exist")
+        self.status = status
+        return self
+
+    def _prepare(self) -> None:
+        check_connection(self.engine)
+        ensure_schema(self.engine)
+
+    def finish(self, status: str = "completed") -> None:
+        """Set the run's ``end_time`` and final ``status`` (completed/failed/interrupted)."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(_RUNS)
+                .where(_RUNS.c.run_id == self.run_id)
+                .values(status=status, end_time=datetime.now(UTC))
+            )
+        self.status = status
+
+    def __enter__(self) -> RunLogger:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            try:
+                self.finish("completed")
+            finally:
+                self.close()
+            return
+        status = "failed" if issubclass(exc_type, Exception) else "interrupted"
+        try:
+            self.finish(status)
+        except Exception:  # never hide the exception that ended the run
+            log.exception("could not mark run %s as %s", self.run_id, status)
+        finally:
+            self.close()
+
+    # -- episodes ------------------------------------------------------------------------
+    def log_episode(
+        self,
+        rllib_episode_id: str,
+        terminal_info: Mapping[str, Any],
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> bool:
+        """Write one finished episode (summary, trades, steps, operations) in one transaction.
+
+        Returns ``False`` (writing nothing) if ``rllib_episode_id`` is already in the database.
+        Raises ``ValueError`` on malformed ``terminal_info`` before writing anything.
+        """
+        return self.log_episodes([(rllib_episode_id, terminal_info, start_time, end_time)])[0]
+
+    def log_episodes(self, items: Iterable[EpisodeItem]) -> list[bool]:
+        """Write several episodes in one transaction; each is complete or absent. Returns, per
+        item, whether it was newly written (``False``: the id was already logged)."""
+        items = list(items)
+        if not items:
+            return []
+        if self.status is None:
+            raise RuntimeError("RunLogger.start() (or attach()) must be called before logging")
+        for rid, *_ in items:
+            if not isinstance(rid, str) or not rid:
+                raise ValueError(f"rllib_episode_id must be a non-empty str: {rid!r}")
+        with self._lock:
+            first = self.episodes_logged
+            # Records are built for the step-sampling slots the episodes would take if all are
+            # new; a duplicate only shifts later sampling slots, never loses an episode.
+            records = [self._record(info, first + i) for i, (_, info, _s, _e) in enumerate(items)]
+            now = datetime.now(UTC)
+            written = []
+            with self.engine.begin() as conn:
+                for (rid, _info, start, end), rec in zip(items, records, strict=True):
+                    written.append(self._write(conn, rid, rec, start or end or now, end or now))
+            self.episodes_logged += sum(written)
+            return written
+
+    def _record(self, info: Mapping[str, Any], slot: int) -> EpisodeRecord:
+        with_steps = self.log_steps and slot % self.step_log_every == 0
+        return episode_record(info, with_steps=with_steps)
+
+    def _write(
+        self, conn: Connection, rid: str, rec: EpisodeRecord, start: datetime, end: datetime
+    ) -> bool:
+        row = {
+            **rec.summary,
+            "run_id": self.run_id,
+            "rllib_episode_id": rid,
+            "start_time": start,
+            "end_time": end,
+            "status": "completed",
+        }
+        episode_id = insert_episode(conn, row)
+        if episode_id is None:
+            return False
+        write_children(conn, episode_id, rec)
+        return True

@@ -1,0 +1,181 @@
+"""Read the training database into pandas DataFrames (timestamps as UTC-aware columns)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Select, Table, func, select
+
+from .engine import open_database
+from .models import TrainingRun, UTCDateTime
+from .writer import EPISODES, OPERATIONS, STEPS, TRADES
+
+RUNS: Table = TrainingRun.__table__  # type: ignore[attr-defined]
+
+#: Surrogate keys, wall-clock columns and runner ids: what differs between two runs that
+#: logged the same episodes.
+VOLATILE_COLUMNS = {
+    "training_runs": ["run_id", "start_time", "end_time"],
+    "episodes": ["episode_id", "run_id", "rllib_episode_id", "start_time", "end_time"],
+    "steps": ["step_id", "episode_id"],
+    "trades": ["trade_id", "episode_id"],
+    "trading_operations": ["operation_id", "step_id", "episode_id"],
+}
+
+
+@contextmanager
+def _connect(url: str | None) -> Iterator[Connection]:
+    engine = open_database(url, create=False)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _frame(conn: Connection, stmt: Select[Any]) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for col in stmt.selected_columns:
+        if isinstance(col.type, UTCDateTime):
+            frame[col.key] = pd.to_datetime(frame[col.key], utc=True)
+    return frame
+
+
+def _run_episode_ids(run_id: str) -> Select[Any]:
+    return select(EPISODES.c.episode_id).where(EPISODES.c.run_id == run_id)
+
+
+def runs_frame(url: str | None = None) -> pd.DataFrame:
+    """All training runs (newest first) with their episode count."""
+    n = (
+        select(func.count())
+        .where(EPISODES.c.run_id == RUNS.c.run_id)
+        .scalar_subquery()
+        .label("episodes")
+    )
+    with _connect(url) as conn:
+        return _frame(conn, select(RUNS, n).order_by(RUNS.c.start_time.desc()))
+
+
+def episodes_frame(url: str | None, run_id: str) -> pd.DataFrame:
+    """The episodes of ``run_id`` in logging order."""
+    stmt = select(EPISODES).where(EPISODES.c.run_id == run_id).order_by(EPISODES.c.episode_id)
+    with _connect(url) as conn:
+        return _frame(conn, stmt)
+
+
+def steps_frame(
+    url: str | None,
+    key: str | int | None = None,
+    *,
+    run_id: str | None = None,
+    episode_id: int | None = None,
+) -> pd.DataFrame:
+    """The steps of a run (``key`` a str, or ``run_id=``) or of one episode (``key`` an int, or
+    ``episode_id=``), ordered by episode then step."""
+    if isinstance(key, str):
+        run_id = key
+    elif isinstance(key, int):
+        episode_id = key
+    if (run_id is None) == (episode_id is None):
+        raise ValueError("give exactly one of run_id or episode_id")
+    stmt = select(STEPS).order_by(STEPS.c.episode_id, STEPS.c.step_id)
+    if episode_id is not None:
+        stmt = stmt.where(STEPS.c.episode_id == episode_id)
+    else:
+        stmt = stmt.where(STEPS.c.episode_id.in_(_run_episode_ids(str(run_id))))
+    with _connect(url) as conn:
+        return _frame(conn, stmt)
+
+
+def run_tables(url: str | None, run_id: str) -> dict[str, pd.DataFrame]:
+    """All rows of one run, table by table (keys are the table names), ordered by id."""
+    ids = _run_episode_ids(run_id)
+    stmts = {
+        "training_runs": select(RUNS).where(RUNS.c.run_id == run_id),
+        "episodes": select(EPISODES)
+        .where(EPISODES.c.run_id == run_id)
+        .order_by(EPISODES.c.episode_id),
+        "steps": select(STEPS).where(STEPS.c.episode_id.in_(ids)).order_by(STEPS.c.step_id),
+        "trades": select(TRADES).where(TRADES.c.episode_id.in_(ids)).order_by(TRADES.c.trade_id),
+        "trading_operations": select(OPERATIONS)
+        .where(OPERATIONS.c.episode_id.in_(ids))
+        .order_by(OPERATIONS.c.operation_id),
+    }
+    with _connect(url) as conn:
+        return {name: _frame(conn, stmt) for name, stmt in stmts.items()}
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    text = frame.to_csv(index=False, float_format="%.17g")
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _episode_order(tables: dict[str, pd.DataFrame]) -> dict[int, int]:
+    """episode_id -> rank, by (first step time, summary figures, content digests)."""
+    eps = tables["episodes"]
+    steps = tables["steps"].sort_values("step_id")
+    trades = tables["trades"].sort_values("trade_id")
+    step_groups = dict(tuple(steps.groupby("episode_id")))
+    trade_groups = dict(tuple(trades.groupby("episode_id")))
+    empty_s, empty_t = steps.iloc[:0], trades.iloc[:0]
+    latest = pd.Timestamp.max.tz_localize("UTC")
+    keys = []
+    for row in eps.itertuples(index=False):
+        eid = row.episode_id
+        s = step_groups.get(eid, empty_s).drop(columns=["step_id", "episode_id"])
+        t = trade_groups.get(eid, empty_t).drop(columns=["trade_id", "episode_id"])
+        start = s["timestamp"].min() if len(s) else latest
+        keys.append(
+            (
+                start,
+                row.pnl,
+                row.total_reward,
+                row.sharpe_ratio,
+                row.max_drawdown,
+                row.win_rate,
+                row.total_steps,
+                row.final_portfolio_value,
+                _digest(s),
+                _digest(t),
+                eid,
+            )
+        )
+    return {k[-1]: rank for rank, k in enumerate(sorted(keys))}
+
+
+def comparable_rows(url: str | None, run_id: str) -> dict[str, pd.DataFrame]:
+    """The run's rows without surrogate ids, wall-clock times and runner episode ids, in a
+    deterministic order, so that two runs that logged the same episodes compare equal.
+
+    Episodes are sorted by first step time, then summary figures, then content; child rows
+    carry ``episode_order`` (the episode's rank) instead of ids and are sorted by it and by
+    time (operations keep their within-step order: an exit before an entry).
+    ``training_runs.parameters`` becomes canonical JSON text.
+    """
+    tables = run_tables(url, run_id)
+    order = _episode_order(tables)
+    out: dict[str, pd.DataFrame] = {}
+    runs = tables["training_runs"].copy()
+    runs["parameters"] = runs["parameters"].map(lambda p: json.dumps(p, sort_keys=True))
+    out["training_runs"] = runs
+    sort_keys = {
+        "episodes": ["episode_order"],
+        "steps": ["episode_order", "timestamp", "step_id"],
+        "trades": ["episode_order", "entry_time", "exit_time", "trade_id"],
+        "trading_operations": ["episode_order", "timestamp", "operation_id"],
+    }
+    for name, keys in sort_keys.items():
+        frame = tables[name].copy()
+        frame.insert(0, "episode_order", frame["episode_id"].map(order).astype("int64"))
+        out[name] = frame.sort_values(keys, kind="stable")
+    return {
+        name: frame.drop(columns=VOLATILE_COLUMNS[name]).reset_index(drop=True)
+        for name, frame in out.items()
+    }
