@@ -1,0 +1,66 @@
+"""rsc_policy: the StrategyAgent (DQN) -- a plain sequential trainer and an RLlib algorithm.
+
+Ray is imported lazily: ``rsc_policy.sequential``, ``rsc_policy.core``,
+``rsc_policy.replay``, ``rsc_policy.export`` and ``rsc_policy.evaluate`` work without it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rsc_policy.evaluate import evaluate
+from rsc_policy.export import GreedyPolicy, export_policy, load_policy
+from rsc_policy.sequential import AgentParams, SequentialResult, StrategyAgent, train_sequential
+
+if TYPE_CHECKING:
+    from rsc_policy.algorithm import StrategyAgentAlgo
+    from rsc_policy.config import StrategyAgentConfig
+    from rsc_policy.throughput import RunResult, run_parallel
+
+ENV_NAME = "rsc-trading"
+
+__all__ = [
+    "ENV_NAME",
+    "AgentParams",
+    "GreedyPolicy",
+    "RunResult",
+    "SequentialResult",
+    "StrategyAgent",
+    "StrategyAgentAlgo",
+    "StrategyAgentConfig",
+    "evaluate",
+    "export_policy",
+    "load_policy",
+    "register_env",
+    "run_parallel",
+    "train_sequential",
+]
+
+_LAZY = {
+    "StrategyAgentAlgo": "rsc_policy.algorithm",
+    "StrategyAgentConfig": "rsc_policy.config",
+    "RunResult": "rsc_policy.throughput",
+    "run_parallel": "rsc_policy.throughput",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rsc_policy' has no attribute {name!r}")
+
+
+def _make_trading_env(env_config: dict[str, Any]) -> Any:
+    from rsc_env import TradingEnv
+
+    return TradingEnv({k: v for k, v in dict(env_config).items() if k != "num_envs"})
+
+
+def register_env(name: str = ENV_NAME) -> str:
+    """Register :class:`rsc_env.TradingEnv` with Ray Tune under ``name`` (idempotent)."""
+    from ray.tune.registry import register_env as _register
+
+    _register(name, _make_trading_env)
+    return name

@@ -1,0 +1,324 @@
+"""``StrategyAgentAlgo``: sampling, its own replay memory, learning, weight sync.
+
+Two ways to run one algorithm (see :class:`rsc_policy.config.StrategyAgentConfig`):
+
+* **exact** -- the local env runner steps its one env once, the transition goes into the
+  replay memory, then (memory > batch_size) one learning step runs in the local learner, and
+  the runner's Q-net gets the new weights by a direct in-process tensor copy before the next
+  action. The runner's global step count is set to the number of steps taken, which is the
+  ``t`` RLlib passes to ``_forward_exploration``: the sequential agent's selection index.
+* **throughput** -- every remote runner always has one ``sample`` request in flight
+  (``foreach_env_runner_async``); each request carries the latest weights and the global step
+  count. While the runners sample, the driver ingests finished fragments and runs
+  ``updates_per_step`` learning steps per new transition inside the local learner.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import ray
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.env.env_runner import EnvRunner
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    LEARNER_RESULTS,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+)
+from ray.rllib.utils.typing import StateDict
+
+from rsc_policy.config import StrategyAgentConfig
+from rsc_policy.core import EpsilonSchedule, copy_weights
+from rsc_policy.replay import ReplayMemory
+
+ALGO_STATE = "rsc_strategy_agent"
+NUM_LEARNING_STEPS_LIFETIME = "num_learning_steps_lifetime"
+SAMPLE_TAG = "rsc_sample"
+
+
+def episodes_to_transitions(episodes: list[Any]) -> dict[str, np.ndarray]:
+    """Flatten RLlib episode chunks into transition arrays ``(s, a, r, s', done)``.
+
+    ``done`` marks the last step of a terminated or truncated episode.
+    """
+    obs, next_obs, actions, rewards, dones = [], [], [], [], []
+    for ep in episodes:
+        n = len(ep)
+        if n == 0:
+            continue
+        o = np.asarray(ep.get_observations(), dtype=np.float32)
+        obs.append(o[:-1])
+        next_obs.append(o[1:])
+        actions.append(np.asarray(ep.get_actions()))
+        rewards.append(np.asarray(ep.get_rewards(), dtype=np.float64))
+        d = np.zeros(n, dtype=bool)
+        d[-1] = ep.is_terminated or ep.is_truncated
+        dones.append(d)
+    if not actions:
+        return {"obs": np.zeros((0, 0), np.float32), "actions": np.zeros(0, np.int64),
+                "rewards": np.zeros(0), "next_obs": np.zeros((0, 0), np.float32),
+                "dones": np.zeros(0, bool)}
+    return {"obs": np.concatenate(obs), "actions": np.concatenate(actions),
+            "rewards": np.concatenate(rewards), "next_obs": np.concatenate(next_obs),
+            "dones": np.concatenate(dones)}
+
+
+def finished_episode_returns(runner: EnvRunner, episodes: list[Any]) -> list[float]:
+    """Full returns of the episodes that ended in ``episodes`` (earlier chunks included).
+
+    Call before ``runner.get_metrics()``, which forgets the earlier chunks.
+    """
+    chunks = runner._ongoing_episodes_for_metrics
+    return [float(ep.get_return() + sum(c.get_return() for c in chunks.get(ep.id_, ())))
+            for ep in episodes if ep.is_done]
+
+
+def _remote_sample(runner: EnvRunner, weights: dict[str, Any] | None, global_steps: int,
+                   num_timesteps: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Runs on a remote env runner: take weights and ``t``, sample, return transitions."""
+    import torch
+
+    torch.set_num_threads(1)
+    runner.module.set_runner_index(runner.worker_index or 0)
+    if weights is not None:
+        runner.module.set_state(weights)
+    runner.num_env_steps_sampled_lifetime = int(global_steps)
+    episodes = runner.sample(num_timesteps=num_timesteps, explore=True)
+    tr = episodes_to_transitions(episodes)
+    tr["episode_returns"] = np.asarray(finished_episode_returns(runner, episodes))
+    return tr, runner.get_metrics()
+
+
+class StrategyAgentAlgo(Algorithm):
+    """The StrategyAgent (DQN of the spec) on RLlib's new API stack."""
+
+    config: StrategyAgentConfig
+
+    @classmethod
+    @override(Algorithm)
+    def get_default_config(cls) -> StrategyAgentConfig:
+        return StrategyAgentConfig()
+
+    @override(Algorithm)
+    def setup(self, config: StrategyAgentConfig) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        super().setup(config)
+        self._learner = self.learner_group._learner
+        if self._learner is None:
+            raise ValueError("StrategyAgentAlgo needs a local learner (num_learners=0)")
+        q = self._learner.module[DEFAULT_MODULE_ID].q
+        obs_dim = q[0].in_features
+        cfg = self.config
+        self.memory = ReplayMemory(cfg.memory_size, obs_dim, seed=cfg.seed_or_zero)
+        self.schedule = EpsilonSchedule(cfg.epsilon, cfg.epsilon_decay, cfg.epsilon_min)
+        self.global_env_steps = 0  # actions selected by all runners: the exploration `t`
+        self._owed_updates = 0.0
+        self._in_flight: set[int] = set()
+        self._episode_returns: list[float] = []
+        runner = self.env_runner_group.local_env_runner
+        if runner is not None and runner.module is not None:
+            runner.module.set_runner_index(0)
+            copy_weights(runner.module.q, q)
+
+    # ------------------------------------------------------------------ training
+    @override(Algorithm)
+    def training_step(self) -> None:
+        if self.config.exact:
+            self._training_step_exact()
+        elif self.env_runner_group.num_remote_env_runners() == 0:
+            self._training_step_local()
+        else:
+            self._training_step_async()
+        self.metrics.log_value("epsilon", self.schedule(self.global_env_steps), window=1)
+        self.metrics.log_value("replay_size", len(self.memory), window=1)
+        self.metrics.log_value("global_env_steps", self.global_env_steps, window=1)
+
+    def _ingest(self, tr: dict[str, np.ndarray]) -> int:
+        """Store transitions; return how many learning steps they make due."""
+        n = len(tr["actions"])
+        if n == 0:
+            return 0
+        before = len(self.memory)
+        self.memory.add_batch(tr["obs"], tr["actions"], tr["rewards"], tr["next_obs"],
+                              tr["dones"])
+        # One learning step is due per stored transition that leaves the memory holding
+        # more than batch_size (the sequential rule), scaled by updates_per_step.
+        b = self.config.batch_size
+        eligible = max(0, n - max(0, b - before)) if self.memory.capacity > b else 0
+        self._owed_updates += eligible * self.config.updates_per_step
+        due = int(self._owed_updates)
+        self._owed_updates -= due
+        return due
+
+    def _learn(self, num_steps: int) -> None:
+        if num_steps <= 0:
+            return
+        t0 = time.perf_counter()
+        losses = self._learner.learn_from_replay(self.memory, num_steps, self.config.batch_size)
+        self.metrics.log_value(("timers", "learn_s"), time.perf_counter() - t0, reduce="sum")
+        self.metrics.log_value((LEARNER_RESULTS, "loss"), float(np.mean(losses)))
+        self.metrics.log_value((LEARNER_RESULTS, NUM_LEARNING_STEPS_LIFETIME), num_steps,
+                               reduce="lifetime_sum")
+
+    def _log_sampled(self, n: int) -> None:
+        self.global_env_steps += n
+
+    def _training_step_exact(self) -> None:
+        """The sequential rule: one env step, one learning step, weights to the runner."""
+        runner = self.env_runner_group.local_env_runner
+        learner_q = self._learner.module[DEFAULT_MODULE_ID].q
+        runner_q = runner.module.q
+        t_sample = t_learn = t_sync = 0.0
+        budget = max(1, self.config.min_sample_timesteps_per_iteration)
+        for _ in range(budget):
+            t0 = time.perf_counter()
+            runner.num_env_steps_sampled_lifetime = self.global_env_steps
+            episodes = runner.sample(num_timesteps=1, explore=True)
+            tr = episodes_to_transitions(episodes)
+            if tr["dones"].any():
+                self._episode_returns += finished_episode_returns(runner, episodes)
+            due = self._ingest(tr)
+            self._log_sampled(len(tr["actions"]))
+            t1 = time.perf_counter()
+            self._learn(due)
+            t2 = time.perf_counter()
+            if due:
+                copy_weights(runner_q, learner_q)
+            t3 = time.perf_counter()
+            t_sample += t1 - t0
+            t_learn += t2 - t1
+            t_sync += t3 - t2
+        runner.num_env_steps_sampled_lifetime = self.global_env_steps
+        self._log_times(t_sample, t_learn, t_sync)
+        self.metrics.aggregate([runner.get_metrics()], key=ENV_RUNNER_RESULTS)
+
+    def _training_step_local(self) -> None:
+        """Throughput rules without remote runners: sample a fragment, then train."""
+        runner = self.env_runner_group.local_env_runner
+        learner_q = self._learner.module[DEFAULT_MODULE_ID].q
+        steps = 0
+        t_sample = t_learn = t_sync = 0.0
+        while steps < max(1, self.config.min_sample_timesteps_per_iteration):
+            t0 = time.perf_counter()
+            runner.num_env_steps_sampled_lifetime = self.global_env_steps
+            frag = self.config.get_rollout_fragment_length(0) * runner.num_envs
+            episodes = runner.sample(num_timesteps=frag, explore=True)
+            tr = episodes_to_transitions(episodes)
+            self._episode_returns += finished_episode_returns(runner, episodes)
+            due = self._ingest(tr)
+            n = len(tr["actions"])
+            self._log_sampled(n)
+            steps += n
+            t1 = time.perf_counter()
+            self._learn(due)
+            t2 = time.perf_counter()
+            copy_weights(runner.module.q, learner_q)
+            t_sample += t1 - t0
+            t_learn += t2 - t1
+            t_sync += time.perf_counter() - t2
+        runner.num_env_steps_sampled_lifetime = self.global_env_steps
+        self._log_times(t_sample, t_learn, t_sync)
+        self.metrics.aggregate([runner.get_metrics()], key=ENV_RUNNER_RESULTS)
+
+    def _weights_ref(self) -> ray.ObjectRef:
+        state = self._learner.module[DEFAULT_MODULE_ID].get_state(inference_only=True)
+        return ray.put(state)
+
+    def _request(self, runner_ids: list[int]) -> None:
+        """Send each idle runner a sample request carrying the current weights and ``t``."""
+        if not runner_ids:
+            return
+        frag = self.config.get_rollout_fragment_length(1) * self.config.num_envs_per_env_runner
+        self.env_runner_group.foreach_env_runner_async(
+            _remote_sample, tag=SAMPLE_TAG, remote_worker_ids=runner_ids,
+            kwargs={"weights": self._weights_ref(), "global_steps": self.global_env_steps,
+                    "num_timesteps": frag},
+        )
+        self._in_flight.update(runner_ids)
+
+    def _training_step_async(self) -> None:
+        """Runners sample with the latest weights while the learner trains on the replay."""
+        group = self.env_runner_group
+        budget = max(1, self.config.min_sample_timesteps_per_iteration)
+        steps = 0
+        t_wait = t_learn = t_sync = 0.0
+        metrics: list[dict[str, Any]] = []
+        due = 0
+        while steps < budget:
+            healthy = set(group.healthy_env_runner_ids())
+            if not healthy:
+                break  # let RLlib's restore_env_runners bring runners back between steps
+            self._in_flight &= healthy
+            t0 = time.perf_counter()
+            self._request(sorted(healthy - self._in_flight))
+            t1 = time.perf_counter()
+            # Learn what is owed while the runners sample; wait only when nothing is owed.
+            chunk = min(due, 32)
+            if chunk:
+                self._learn(chunk)
+                due -= chunk
+            t2 = time.perf_counter()
+            results = group.fetch_ready_async_reqs(tags=SAMPLE_TAG,
+                                                   timeout_seconds=0.0 if due else 0.05)
+            returned = {i for i, _ in results}
+            # Failed requests come back as errors (dropped); forget them too.
+            self._in_flight -= returned
+            self._in_flight &= set(group.healthy_env_runner_ids())
+            for _, (tr, m) in results:
+                self._episode_returns += tr["episode_returns"].tolist()
+                due += self._ingest(tr)
+                n = len(tr["actions"])
+                self._log_sampled(n)
+                steps += n
+                metrics.append(m)
+            t3 = time.perf_counter()
+            t_sync += t1 - t0
+            t_learn += t2 - t1
+            t_wait += t3 - t2
+        self._learn(due)
+        if metrics:
+            self.metrics.aggregate(metrics, key=ENV_RUNNER_RESULTS)
+        self._log_times(t_wait, t_learn, t_sync)
+
+    def pop_episode_returns(self) -> list[float]:
+        """Returns of the episodes finished since the last call (all runners)."""
+        out, self._episode_returns = self._episode_returns, []
+        return out
+
+    def _log_times(self, sample: float, learn: float, sync: float) -> None:
+        for key, value in (("sample_s", sample), ("learn_step_s", learn), ("sync_s", sync)):
+            self.metrics.log_value(("timers", key), value, reduce="sum")
+        self.metrics.log_value((ENV_RUNNER_RESULTS, "rsc_" + NUM_ENV_STEPS_SAMPLED_LIFETIME),
+                               self.global_env_steps, window=1)
+
+    # ---------------------------------------------------------------- checkpoints
+    @override(Algorithm)
+    def get_state(self, components: Any = None, *, not_components: Any = None,
+                  **kwargs: Any) -> StateDict:
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        state[ALGO_STATE] = {
+            "replay": self.memory.get_state(),
+            "global_env_steps": self.global_env_steps,
+            "owed_updates": self._owed_updates,
+        }
+        return state
+
+    @override(Algorithm)
+    def set_state(self, state: StateDict) -> None:
+        super().set_state(state)
+        own = state.get(ALGO_STATE)
+        if own is not None:
+            self.memory.set_state(own["replay"])
+            self.global_env_steps = int(own["global_env_steps"])
+            self._owed_updates = float(own["owed_updates"])
+        runner = self.env_runner_group.local_env_runner
+        if runner is not None:
+            runner.num_env_steps_sampled_lifetime = self.global_env_steps
+            if runner.module is not None:
+                copy_weights(runner.module.q, self._learner.module[DEFAULT_MODULE_ID].q)

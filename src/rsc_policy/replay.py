@@ -1,0 +1,111 @@
+"""Experience replay: a FIFO ring buffer of transitions in one numpy array. No Ray import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rsc_policy.core import transition_width
+
+
+class ReplayMemory:
+    """The last ``capacity`` transitions ``(s, a, r, s', done)``, sampled without replacement.
+
+    Each transition is one float32 row ``[s | s' | a | r | done]`` of a preallocated
+    ``(capacity, 2 * obs_dim + 3)`` array: adding is one row write, and a batch is one
+    ``np.take`` into a reusable buffer whose tensor view the learner reads without copying.
+    Sampling uses a dedicated ``np.random.Generator`` seeded from ``seed`` (never global state),
+    ``Generator.choice(len, batch_size, replace=False)``.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, seed: int = 0) -> None:
+        if capacity < 1:
+            raise ValueError(f"memory_size must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self.obs_dim = int(obs_dim)
+        self.rows = np.zeros((self.capacity, transition_width(obs_dim)), dtype=np.float32)
+        self.rng = np.random.default_rng(seed)
+        self._next = 0  # slot the next transition goes to
+        self._size = 0
+        self._out: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray,
+            done: bool) -> None:
+        """Store one transition, evicting the oldest when full."""
+        row = self.rows[self._next]
+        d = self.obs_dim
+        row[:d] = obs
+        row[d : 2 * d] = next_obs
+        row[2 * d] = action
+        row[2 * d + 1] = reward
+        row[2 * d + 2] = done
+        self._advance(1)
+
+    def add_batch(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                  next_obs: np.ndarray, dones: np.ndarray) -> None:
+        """Store ``n`` transitions in order (same result as ``n`` calls of :meth:`add`)."""
+        n = len(actions)
+        if n == 0:
+            return
+        if n > self.capacity:  # only the last `capacity` survive
+            k = n - self.capacity
+            self._advance(k)
+            obs, actions, rewards = obs[k:], actions[k:], rewards[k:]
+            next_obs, dones = next_obs[k:], dones[k:]
+            n = self.capacity
+        idx = (self._next + np.arange(n)) % self.capacity
+        d = self.obs_dim
+        block = np.empty((n, self.rows.shape[1]), dtype=np.float32)
+        block[:, :d] = obs
+        block[:, d : 2 * d] = next_obs
+        block[:, 2 * d] = actions
+        block[:, 2 * d + 1] = rewards
+        block[:, 2 * d + 2] = dones
+        self.rows[idx] = block
+        self._advance(n)
+
+    def _advance(self, n: int) -> None:
+        self._next = (self._next + n) % self.capacity
+        self._size = min(self._size + n, self.capacity)
+
+    def sample(self, batch_size: int, out: np.ndarray | None = None) -> np.ndarray:
+        """``batch_size`` distinct rows drawn uniformly (rows ``[s | s' | a | r | done]``).
+
+        Without ``out`` the rows are written into a buffer owned by the memory and reused by
+        the next call (copy them to keep them).
+        """
+        if batch_size > self._size:
+            raise ValueError(f"cannot sample {batch_size} from {self._size} transitions")
+        idx = self.rng.choice(self._size, size=batch_size, replace=False)
+        if out is None:
+            if self._out is None or self._out.shape[0] != batch_size:
+                self._out = np.empty((batch_size, self.rows.shape[1]), dtype=np.float32)
+            out = self._out
+        np.take(self.rows, idx, axis=0, out=out)
+        return out
+
+    def transitions(self) -> dict[str, np.ndarray]:
+        """All stored transitions, oldest first, as named columns (copies)."""
+        order = (self._next - self._size + np.arange(self._size)) % self.capacity
+        rows, d = self.rows[order], self.obs_dim
+        return {"obs": rows[:, :d], "next_obs": rows[:, d : 2 * d],
+                "actions": rows[:, 2 * d].astype(np.int64), "rewards": rows[:, 2 * d + 1],
+                "dones": rows[:, 2 * d + 2].astype(bool)}
+
+    def get_state(self) -> dict[str, Any]:
+        """Contents, ring position and sampling-RNG state (for checkpoints)."""
+        return {"rows": self.rows[: self._size].copy() if self._size < self.capacity
+                else self.rows.copy(),
+                "next": self._next, "size": self._size, "capacity": self.capacity,
+                "obs_dim": self.obs_dim, "rng": self.rng.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state["capacity"] != self.capacity or state["obs_dim"] != self.obs_dim:
+            raise ValueError("replay state has a different capacity or observation size")
+        self.rows[: len(state["rows"])] = state["rows"]
+        self._next, self._size = int(state["next"]), int(state["size"])
+        self.rng.bit_generator.state = state["rng"]

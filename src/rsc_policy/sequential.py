@@ -1,0 +1,192 @@
+"""The sequential reference: the team's StrategyAgent and its training loop, in plain PyTorch.
+
+One env, no Ray. Every parity test and the ``seq-vs-par`` benchmark compare against this.
+The learning rule itself (network, epsilon, exploration draw, update) comes from
+:mod:`rsc_policy.core`, the same code the RLlib algorithm runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rsc_policy.core import (
+    N_ACTIONS,
+    DQNUpdate,
+    EpsilonSchedule,
+    build_qnet,
+    exploration_draw,
+)
+from rsc_policy.replay import ReplayMemory
+
+
+@dataclass(frozen=True)
+class AgentParams:
+    """The agent's hyper-parameters (defaults are the spec's)."""
+
+    learning_rate: float = 1e-3
+    gamma: float = 0.95
+    epsilon: float = 1.0
+    epsilon_decay: float = 0.995
+    epsilon_min: float = 0.01
+    memory_size: int = 2000
+    batch_size: int = 32
+    target_update_freq: int = 100
+
+
+class StrategyAgent:
+    """DQN agent: epsilon-greedy ``act``, FIFO ``remember``, one-step ``learn``.
+
+    Args:
+        obs_dim: observation length; ``n_actions``: number of discrete actions.
+        seed: seeds the weights, the replay sampling and the exploration draws.
+        params: hyper-parameters; keyword overrides are accepted too.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int = N_ACTIONS, *, seed: int = 0,
+                 params: AgentParams | None = None, **overrides: Any) -> None:
+        p = params or AgentParams()
+        if overrides:
+            p = AgentParams(**{**p.__dict__, **overrides})
+        self.params, self.seed, self.n_actions = p, int(seed), n_actions
+        self.q = build_qnet(obs_dim, n_actions, seed)
+        self.target = build_qnet(obs_dim, n_actions, seed)  # exact copy: same seed
+        self.update = DQNUpdate(self.q, self.target, lr=p.learning_rate, gamma=p.gamma,
+                                target_update_freq=p.target_update_freq)
+        self.memory = ReplayMemory(p.memory_size, obs_dim, seed=seed)
+        self.schedule = EpsilonSchedule(p.epsilon, p.epsilon_decay, p.epsilon_min)
+        self.steps = 0  # action selections so far: the `t` of the exploration key
+
+    @property
+    def epsilon(self) -> float:
+        """Epsilon for the next action selection."""
+        return self.schedule(self.steps)
+
+    def act(self, obs: np.ndarray) -> int:
+        """Epsilon-greedy action; epsilon then decays (one selection more)."""
+        u, random_action = exploration_draw(self.seed, 0, self.steps, 0, self.n_actions)
+        explore = u < self.schedule(self.steps)
+        self.steps += 1
+        if explore:
+            return random_action
+        with torch.inference_mode():
+            return int(self.q(torch.from_numpy(obs).unsqueeze(0)).argmax(dim=1))
+
+    def greedy(self, obs: np.ndarray) -> int:
+        """``argmax_a Q(obs, a)`` without touching epsilon."""
+        with torch.inference_mode():
+            return int(self.q(torch.from_numpy(obs).unsqueeze(0)).argmax(dim=1))
+
+    def remember(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray,
+                 done: bool) -> None:
+        self.memory.add(obs, action, reward, next_obs, done)
+
+    def learn(self) -> float | None:
+        """One learning step if the memory holds more than ``batch_size`` transitions."""
+        if len(self.memory) <= self.params.batch_size:
+            return None
+        batch = self.memory.sample(self.params.batch_size)
+        return float(self.update(torch.from_numpy(batch)))
+
+
+@dataclass
+class SequentialResult:
+    """What :func:`train_sequential` returns (one entry per env step unless noted)."""
+
+    actions: np.ndarray
+    rewards: np.ndarray
+    epsilons: np.ndarray
+    losses: list[float | None]
+    episodes: list[dict[str, Any]] = field(default_factory=list)  # terminal-step summaries
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)  # final Q-net
+    target_state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    env_steps: int = 0
+    num_updates: int = 0
+    wall_time_s: float = 0.0
+    agent: StrategyAgent | None = None
+
+    @property
+    def env_steps_per_s(self) -> float:
+        return self.env_steps / self.wall_time_s if self.wall_time_s > 0 else float("nan")
+
+
+_SUMMARY_SKIP = ("episode_log", "completed_trades")
+
+
+def _make_env(env: gym.Env | dict[str, Any] | None) -> gym.Env:
+    if isinstance(env, gym.Env):
+        return env
+    from rsc_env import TradingEnv
+
+    return TradingEnv(env)
+
+
+def train_sequential(
+    env_config: gym.Env | dict[str, Any] | None,
+    *,
+    episodes: int | None = None,
+    env_steps: int | None = None,
+    seed: int = 0,
+    on_episode_end: Callable[[dict[str, Any]], None] | None = None,
+    params: AgentParams | None = None,
+    **agent_params: Any,
+) -> SequentialResult:
+    """Train a :class:`StrategyAgent` with the plain loop; stop after ``episodes`` or
+    ``env_steps`` (whichever is given; both: the first reached).
+
+    ``env_config`` is a :class:`rsc_env.TradingEnv` config dict (or an env instance). The first
+    reset is seeded with ``seed`` (as RLlib's runner does), later resets are not.
+    ``on_episode_end(info)`` receives the terminal step's info (summary, ``episode_log``).
+    """
+    if episodes is None and env_steps is None:
+        raise ValueError("give episodes= or env_steps=")
+    torch.set_num_threads(1)
+    env = _make_env(env_config)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    agent = StrategyAgent(obs_dim, int(env.action_space.n), seed=seed, params=params,
+                          **agent_params)
+    actions: list[int] = []
+    rewards: list[float] = []
+    epsilons: list[float] = []
+    losses: list[float | None] = []
+    summaries: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    obs, _ = env.reset(seed=seed)
+    while (env_steps is None or len(actions) < env_steps) and (
+        episodes is None or len(summaries) < episodes
+    ):
+        epsilons.append(agent.epsilon)
+        action = agent.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        agent.remember(obs, action, reward, next_obs, done)
+        losses.append(agent.learn())
+        actions.append(action)
+        rewards.append(float(reward))
+        if done:
+            summaries.append({k: v for k, v in info.items() if k not in _SUMMARY_SKIP})
+            if on_episode_end is not None:
+                on_episode_end(info)
+            obs, _ = env.reset()
+        else:
+            obs = next_obs
+    wall = time.perf_counter() - start
+    return SequentialResult(
+        actions=np.asarray(actions, dtype=np.int64),
+        rewards=np.asarray(rewards, dtype=np.float64),
+        epsilons=np.asarray(epsilons, dtype=np.float64),
+        losses=losses,
+        episodes=summaries,
+        state_dict={k: v.detach().clone() for k, v in agent.q.state_dict().items()},
+        target_state_dict={k: v.detach().clone() for k, v in agent.target.state_dict().items()},
+        env_steps=len(actions),
+        num_updates=agent.update.num_updates,
+        wall_time_s=wall,
+        agent=agent,
+    )

@@ -1,0 +1,109 @@
+"""Timed training runs for the ``seq-vs-par`` comparison: RLlib (exact or throughput mode)
+and the sequential loop, measured the same way."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rsc_policy.config import StrategyAgentConfig
+from rsc_policy.sequential import train_sequential
+
+
+@dataclass
+class RunResult:
+    """Wall time and rates of one training run (build time excluded)."""
+
+    mode: str
+    env_steps: int
+    learning_steps: int
+    wall_time_s: float
+    build_time_s: float = 0.0
+    time_split_s: dict[str, float] = field(default_factory=dict)
+    iterations: int = 0
+    algo: Any = None
+
+    @property
+    def env_steps_per_s(self) -> float:
+        return self.env_steps / self.wall_time_s
+
+    @property
+    def updates_per_s(self) -> float:
+        return self.learning_steps / self.wall_time_s
+
+    def summary(self) -> dict[str, Any]:
+        return {"mode": self.mode, "env_steps": self.env_steps,
+                "learning_steps": self.learning_steps, "wall_time_s": self.wall_time_s,
+                "build_time_s": self.build_time_s, "env_steps_per_s": self.env_steps_per_s,
+                "updates_per_s": self.updates_per_s, "time_split_s": self.time_split_s}
+
+
+def run_parallel(config: StrategyAgentConfig, env_steps: int, *, keep_algo: bool = False
+                 ) -> RunResult:
+    """Build ``config``, train until ``env_steps`` env steps, and time it.
+
+    The iteration size is ``config.min_sample_timesteps_per_iteration``. Ray must be
+    initialised by the caller (or is started by RLlib with defaults).
+    """
+    t0 = time.perf_counter()
+    algo = config.build_algo()
+    build = time.perf_counter() - t0
+    split = {"sample_s": 0.0, "learn_step_s": 0.0, "sync_s": 0.0}
+    iterations = 0
+    start = time.perf_counter()
+    while algo.global_env_steps < env_steps:
+        result = algo.train()
+        iterations += 1
+        for key in split:
+            split[key] += float(result.get("timers", {}).get(key, 0.0))
+    wall = time.perf_counter() - start
+    steps = algo._learner.dqn.num_updates
+    mode = "exact" if config.exact else f"throughput({config.num_env_runners}x" \
+        f"{config.num_envs_per_env_runner})"
+    out = RunResult(mode, algo.global_env_steps, steps, wall, build, split, iterations,
+                    algo if keep_algo else None)
+    if not keep_algo:
+        algo.stop()
+    return out
+
+
+def run_sequential(env_config: Any, env_steps: int, *, seed: int = 0, **agent_params: Any
+                   ) -> RunResult:
+    """The plain loop for the same number of env steps."""
+    res = train_sequential(env_config, env_steps=env_steps, seed=seed, **agent_params)
+    return RunResult("sequential", res.env_steps, res.num_updates, res.wall_time_s)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m rsc_policy.throughput [env_steps]``: sequential vs exact vs throughput."""
+    import json
+    import sys
+
+    import ray
+
+    import rsc_policy
+
+    args = sys.argv[1:] if argv is None else argv
+    steps = int(args[0]) if args else 8000
+    env_config = {"data": "sp500", "start": "2010-01-01", "end": "2014-12-31",
+                  "position_sizing_method": "all_in"}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    name = rsc_policy.register_env()
+    base = StrategyAgentConfig().environment(name, env_config=env_config).debugging(seed=0)
+    runs = [
+        run_sequential(env_config, steps),
+        run_parallel(base.copy().reporting(min_sample_timesteps_per_iteration=500),
+                     min(steps, 3000)),
+        run_parallel(base.copy().training(exact=False)
+                     .env_runners(num_env_runners=2, num_envs_per_env_runner=16,
+                                  rollout_fragment_length=16)
+                     .reporting(min_sample_timesteps_per_iteration=4000), steps),
+    ]
+    for run in runs:
+        print(json.dumps(run.summary()))
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

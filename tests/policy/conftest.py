@@ -1,0 +1,35 @@
+"""Fixtures for rsc_policy tests: small real-data slices of the bundled S&P 500 series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+# "all_in" sizing: with the default fixed-fractional 10% of 10,000 the index (~2,000) buys
+# 0 shares and nothing would ever trade.
+ENV_PARAMS: dict[str, Any] = {"position_sizing_method": "all_in"}
+TRAIN_2015: dict[str, Any] = {"data": "sp500", "start": "2015-01-01", "end": "2015-12-31",
+                              **ENV_PARAMS}
+HELD_OUT_2016: dict[str, Any] = {"data": "sp500", "start": "2016-01-01", "end": "2016-12-31",
+                                 **ENV_PARAMS}
+
+
+@pytest.fixture(scope="session")
+def train_env_config() -> dict[str, Any]:
+    """One year (2015, 251 steps per episode) of the bundled S&P 500 daily bars."""
+    return dict(TRAIN_2015)
+
+
+@pytest.fixture(scope="session")
+def held_out_env_config() -> dict[str, Any]:
+    """The following year (2016), never trained on."""
+    return dict(HELD_OUT_2016)
+
+
+@pytest.fixture(scope="session")
+def rsc_env_name(ray_local) -> str:
+    """``rsc-trading`` registered with Tune in the shared local Ray session."""
+    import rsc_policy
+
+    return rsc_policy.register_env()

@@ -1,0 +1,74 @@
+"""Checkpoints restore networks, optimizer, replay memory and counters; export for serving."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.core import DEFAULT_MODULE_ID
+
+from rsc_policy import StrategyAgentConfig, export_policy, load_policy
+
+EPISODE_LEN = 251
+
+
+def _config(env_name, env_config):
+    # Iterations end on episode boundaries: the env's position inside an episode is not
+    # part of a checkpoint (a restored runner starts a fresh episode), see the README.
+    return (StrategyAgentConfig()
+            .environment(env_name, env_config=env_config)
+            .training(memory_size=300, target_update_freq=40)
+            .reporting(min_sample_timesteps_per_iteration=EPISODE_LEN)
+            .debugging(seed=5))
+
+
+def _state(algo):
+    learner = algo.learner_group._learner
+    module = learner.module[DEFAULT_MODULE_ID]
+    return module.q.state_dict(), module.target.state_dict(), learner
+
+
+def test_save_restore_continues_like_uninterrupted(rsc_env_name, train_env_config, tmp_path):
+    straight = _config(rsc_env_name, train_env_config).build_algo()
+    first = _config(rsc_env_name, train_env_config).build_algo()
+    try:
+        for _ in range(4):
+            straight.train()
+        for _ in range(2):
+            first.train()
+        path = first.save_to_path(tmp_path / "ckpt")
+    finally:
+        first.stop()
+    restored = Algorithm.from_checkpoint(path)
+    try:
+        assert restored.global_env_steps == 2 * EPISODE_LEN
+        assert restored.learner_group._learner.dqn.num_updates == 2 * EPISODE_LEN - 32
+        assert len(restored.memory) == 300
+        for _ in range(2):
+            restored.train()
+        q_a, t_a, learner_a = _state(straight)
+        q_b, t_b, learner_b = _state(restored)
+        for name in q_a:
+            torch.testing.assert_close(q_a[name], q_b[name], rtol=0, atol=0)
+            torch.testing.assert_close(t_a[name], t_b[name], rtol=0, atol=0)
+        assert learner_a.dqn.num_updates == learner_b.dqn.num_updates
+        opt_a = learner_a.dqn.optimizer.state[learner_a.dqn.params]
+        opt_b = learner_b.dqn.optimizer.state[learner_b.dqn.params]
+        assert torch.equal(opt_a["exp_avg_sq"], opt_b["exp_avg_sq"])
+        assert np.array_equal(straight.memory.rows, restored.memory.rows)
+        assert straight.memory.rng.bit_generator.state == restored.memory.rng.bit_generator.state
+        assert straight.global_env_steps == restored.global_env_steps == 4 * EPISODE_LEN
+
+        export_policy(restored, tmp_path / "policy")
+        policy = load_policy(tmp_path / "policy")
+        assert policy.metadata["env_config"] == train_env_config
+        assert policy.metadata["agent_params"]["memory_size"] == 300
+        obs = np.random.default_rng(1).standard_normal((16, 102)).astype(np.float32)
+        with torch.no_grad():
+            expected = restored.learner_group._learner.module[DEFAULT_MODULE_ID].q(
+                torch.from_numpy(obs)).argmax(1).numpy()
+        assert np.array_equal(policy.act_batch(obs), expected)
+        assert [policy.act(o) for o in obs] == expected.tolist()
+    finally:
+        restored.stop()
+        straight.stop()

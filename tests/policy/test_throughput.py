@@ -1,0 +1,100 @@
+"""Throughput mode with remote runners, a killed runner being restored, and Ray Tune."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+from ray import tune
+
+from rsc_policy import StrategyAgentAlgo, StrategyAgentConfig
+
+
+def _throughput_config(env_name, env_config, *, steps=400, seed=3):
+    return (StrategyAgentConfig()
+            .environment(env_name, env_config=env_config)
+            .training(exact=False)
+            .env_runners(num_env_runners=2, num_envs_per_env_runner=2, rollout_fragment_length=8)
+            .reporting(min_sample_timesteps_per_iteration=steps)
+            .debugging(seed=seed))
+
+
+def test_throughput_mode_learns_at_the_configured_ratio(rsc_env_name, train_env_config):
+    algo = _throughput_config(rsc_env_name, train_env_config).build_algo()
+    try:
+        result = algo.train()
+        steps = algo.global_env_steps
+        assert steps >= 400
+        # updates_per_step=1.0: one learning step per transition beyond the first batch_size
+        assert algo.learner_group._learner.dqn.num_updates == steps - 32
+        assert len(algo.memory) == steps
+        assert sorted(algo.env_runner_group.foreach_env_runner(
+            lambda r: r.module.runner_index, local_env_runner=False)) == [1, 2]
+        assert 0.01 < result["epsilon"] < 1.0
+        assert result["learners"]["num_learning_steps_lifetime"] == steps - 32
+        assert {"sample_s", "learn_step_s", "sync_s"} <= set(result["timers"])
+        assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 400
+        # runners explore differently: the two runners' actions are not identical
+        acts = algo.memory.transitions()["actions"]
+        assert len(set(acts.tolist())) == 3
+    finally:
+        algo.stop()
+
+
+def test_throughput_mode_half_ratio(rsc_env_name, train_env_config):
+    config = _throughput_config(rsc_env_name, train_env_config, steps=200).training(
+        updates_per_step=0.5)
+    algo = config.build_algo()
+    try:
+        algo.train()
+        eligible = algo.global_env_steps - 32
+        assert algo.learner_group._learner.dqn.num_updates in (eligible // 2, eligible // 2 + 1)
+    finally:
+        algo.stop()
+
+
+@pytest.mark.slow
+def test_killed_env_runner_is_restored(rsc_env_name, train_env_config):
+    config = _throughput_config(rsc_env_name, train_env_config, steps=200).fault_tolerance(
+        restart_failed_env_runners=True)
+    algo = config.build_algo()
+    try:
+        algo.train()
+        group = algo.env_runner_group
+        victim_id, victim = next(iter(group._worker_manager.actors().items()))
+        ray.kill(victim, no_restart=False)
+        before = algo.global_env_steps
+        for _ in range(6):  # the failure is seen by a fetch, the restore happens next iteration
+            algo.train()
+            if algo._counters["total_num_restored_workers"]:
+                break
+        assert algo._counters["total_num_restored_workers"] >= 1
+        assert group.num_healthy_remote_workers() == 2
+        after_restore = algo.global_env_steps
+        algo.train()  # both runners, the restored one included, sample again
+        assert algo.global_env_steps >= after_restore + 200 > before
+        assert victim_id in group.healthy_env_runner_ids()
+        assert group.num_remote_worker_restarts() >= 1
+    finally:
+        algo.stop()
+
+
+@pytest.mark.slow
+def test_tune_grid_search_two_trials(rsc_env_name, train_env_config, tmp_path):
+    config = (StrategyAgentConfig()
+              .environment(rsc_env_name, env_config=train_env_config)
+              .training(learning_rate=tune.grid_search([1e-3, 5e-4]))
+              .reporting(min_sample_timesteps_per_iteration=64)
+              .debugging(seed=0))
+    tuner = tune.Tuner(
+        StrategyAgentAlgo,
+        param_space=config,
+        run_config=tune.RunConfig(stop={"training_iteration": 2}, storage_path=str(tmp_path),
+                                  verbose=0),
+    )
+    results = tuner.fit()
+    assert len(results) == 2 and not results.errors
+    lrs = sorted(r.config["learning_rate"] for r in results)
+    assert lrs == [5e-4, 1e-3]
+    for r in results:
+        assert r.metrics["training_iteration"] == 2
+        assert r.metrics["global_env_steps"] == 128
