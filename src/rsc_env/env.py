@@ -295,6 +295,8 @@ class TradingEnv(gym.Env):
             self.recorder.record(
                 self.market.dates64[t], agent_action, self.position, reward, pv, price, ops
             )
+        if not (p.step_info or terminated):
+            return self._observation(), reward, False, False, {}
         last_op = ops[-1] if ops else ("HOLD", 0.0, 0.0)
         info: dict[str, Any] = {
             "balance": self.balance,

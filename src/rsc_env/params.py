@@ -28,6 +28,10 @@ class EnvParams:
     position_sizing_method: str = "fixed_fractional"
     risk_fraction: float = 0.1
     record_episode: bool = True
+    step_info: bool = True
+    """False: non-terminal steps return an empty info (the terminal info, with the summary and
+    ``episode_log``, is complete either way). Vector envs spend ~30 us per step aggregating the
+    16-key info; RLlib training loses nothing by skipping it."""
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, what: str) -> None:

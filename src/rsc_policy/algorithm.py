@@ -77,8 +77,28 @@ def finished_episode_returns(runner: EnvRunner, episodes: list[Any]) -> list[flo
             for ep in episodes if ep.is_done]
 
 
+def describe_env_config(env_config: dict[str, Any]) -> dict[str, Any]:
+    """``env_config`` for run metadata: a ``df`` is described by its size and dates."""
+    out = {k: v for k, v in dict(env_config).items() if k != "df"}
+    df = env_config.get("df")
+    if df is not None:
+        out["df"] = {"rows": len(df), "first": str(df.index[0]), "last": str(df.index[-1]),
+                     "columns": len(df.columns)}
+    return out
+
+
+def finished_episode_infos(episodes: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(episode id, terminal info)`` of each episode that ended in ``episodes``.
+
+    The terminal info holds the episode's summary and its whole per-step log, so the chunk
+    that ends an episode is enough to write all of it, whatever fragments came before.
+    """
+    return [(str(ep.id_), ep.get_infos(-1)) for ep in episodes if ep.is_done]
+
+
 def _remote_sample(runner: EnvRunner, weights: dict[str, Any] | None, global_steps: int,
-                   num_timesteps: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                   num_timesteps: int, with_infos: bool = False
+                   ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Runs on a remote env runner: take weights and ``t``, sample, return transitions."""
     import torch
 
@@ -90,6 +110,7 @@ def _remote_sample(runner: EnvRunner, weights: dict[str, Any] | None, global_ste
     episodes = runner.sample(num_timesteps=num_timesteps, explore=True)
     tr = episodes_to_transitions(episodes)
     tr["episode_returns"] = np.asarray(finished_episode_returns(runner, episodes))
+    tr["finished"] = finished_episode_infos(episodes) if with_infos else []
     return tr, runner.get_metrics()
 
 
@@ -121,6 +142,8 @@ class StrategyAgentAlgo(Algorithm):
         self._owed_updates = 0.0
         self._in_flight: set[int] = set()
         self._episode_returns: list[float] = []
+        self._db, self._db_owned = self._open_database()
+        self._finished: list[tuple[str, dict[str, Any]]] = []  # episodes waiting for the DB
         runner = self.env_runner_group.local_env_runner
         if runner is not None and runner.module is not None:
             runner.module.set_runner_index(0)
@@ -135,6 +158,7 @@ class StrategyAgentAlgo(Algorithm):
             self._training_step_local()
         else:
             self._training_step_async()
+        self._write_finished()
         self.metrics.log_value("epsilon", self.schedule(self.global_env_steps), window=1)
         self.metrics.log_value("replay_size", len(self.memory), window=1)
         self.metrics.log_value("global_env_steps", self.global_env_steps, window=1)
@@ -183,6 +207,7 @@ class StrategyAgentAlgo(Algorithm):
             tr = episodes_to_transitions(episodes)
             if tr["dones"].any():
                 self._episode_returns += finished_episode_returns(runner, episodes)
+                self._collect(episodes)
             due = self._ingest(tr)
             self._log_sampled(len(tr["actions"]))
             t1 = time.perf_counter()
@@ -211,6 +236,7 @@ class StrategyAgentAlgo(Algorithm):
             episodes = runner.sample(num_timesteps=frag, explore=True)
             tr = episodes_to_transitions(episodes)
             self._episode_returns += finished_episode_returns(runner, episodes)
+            self._collect(episodes)
             due = self._ingest(tr)
             n = len(tr["actions"])
             self._log_sampled(n)
@@ -238,7 +264,7 @@ class StrategyAgentAlgo(Algorithm):
         self.env_runner_group.foreach_env_runner_async(
             _remote_sample, tag=SAMPLE_TAG, remote_worker_ids=runner_ids,
             kwargs={"weights": self._weights_ref(), "global_steps": self.global_env_steps,
-                    "num_timesteps": frag},
+                    "num_timesteps": frag, "with_infos": self._db is not None},
         )
         self._in_flight.update(runner_ids)
 
@@ -272,6 +298,7 @@ class StrategyAgentAlgo(Algorithm):
             self._in_flight &= set(group.healthy_env_runner_ids())
             for _, (tr, m) in results:
                 self._episode_returns += tr["episode_returns"].tolist()
+                self._finished += tr["finished"]
                 due += self._ingest(tr)
                 n = len(tr["actions"])
                 self._log_sampled(n)
@@ -285,6 +312,54 @@ class StrategyAgentAlgo(Algorithm):
         if metrics:
             self.metrics.aggregate(metrics, key=ENV_RUNNER_RESULTS)
         self._log_times(t_wait, t_learn, t_sync)
+
+    # ------------------------------------------------------------------ database
+    def _open_database(self) -> tuple[Any, bool]:
+        """The run logger of ``config.database(...)``: join the given run or open one."""
+        cfg = self.config
+        if cfg.db_url is None:
+            return None, False
+        from rsc_db import RunLogger
+
+        params = {
+            "algorithm": "StrategyAgentAlgo", "seed": cfg.seed_or_zero, "exact": cfg.exact,
+            **cfg.agent_params(), "updates_per_step": cfg.updates_per_step,
+            "num_env_runners": cfg.num_env_runners,
+            "num_envs_per_env_runner": cfg.num_envs_per_env_runner,
+            "rollout_fragment_length": cfg.rollout_fragment_length,
+            "env": describe_env_config(cfg.env_config),
+        }  # fmt: skip
+        logger = RunLogger(cfg.db_url, run_id=cfg.db_run_id, log_steps=cfg.db_log_steps,
+                           step_log_every=cfg.db_step_log_every, parameters=params)
+        if cfg.db_run_id is not None:
+            try:
+                return logger.attach(), False
+            except ValueError:
+                pass  # no such run yet: open it
+        return logger.start(), True
+
+    def _collect(self, episodes: list[Any]) -> None:
+        if self._db is not None:
+            self._finished += finished_episode_infos(episodes)
+
+    def _write_finished(self) -> None:
+        """Write the episodes finished this iteration, each in its own transaction."""
+        if self._db is None or not self._finished:
+            return
+        t0 = time.perf_counter()
+        items, self._finished = self._finished, []
+        for rid, info in items:
+            self._db.log_episode(rid, info)
+        self.metrics.log_value(("timers", "log_s"), time.perf_counter() - t0, reduce="sum")
+
+    @override(Algorithm)
+    def cleanup(self) -> None:
+        if self._db is not None:
+            self._write_finished()
+            if self._db_owned:
+                self._db.finish("completed")
+            self._db.close()
+        super().cleanup()
 
     def pop_episode_returns(self) -> list[float]:
         """Returns of the episodes finished since the last call (all runners)."""

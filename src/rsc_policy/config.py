@@ -49,6 +49,11 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.target_update_freq = 100
         self.updates_per_step = 1.0
         self.exact = True
+        # Database logging (rsc_db): off unless .database(url=...) is called.
+        self.db_url: str | None = None
+        self.db_run_id: str | None = None
+        self.db_log_steps = True
+        self.db_step_log_every = 1
         # RLlib settings this algorithm needs by default.
         self.num_env_runners = 0
         self.rollout_fragment_length = 1
@@ -81,6 +86,29 @@ class StrategyAgentConfig(AlgorithmConfig):
             ("batch_size", batch_size), ("target_update_freq", target_update_freq),
             ("updates_per_step", updates_per_step), ("exact", exact),
         ):
+            if value is not NotProvided:
+                setattr(self, name, value)
+        return self
+
+    def database(
+        self,
+        url: str | None = NotProvided,
+        *,
+        run_id: str | None = NotProvided,
+        log_steps: bool = NotProvided,
+        step_log_every: int = NotProvided,
+    ) -> StrategyAgentConfig:
+        """Log every finished episode (summary, steps, trades, operations) to a database.
+
+        Episodes finish inside the env runners; each runner returns its finished episodes'
+        terminal infos (which carry the whole episode's step log) with its samples, and the
+        algorithm writes them from the driver, one transaction per episode, keyed by the
+        runner's episode id (a replayed write cannot duplicate an episode). With ``run_id`` of
+        an existing run the algorithm joins that run (the caller owns its status); otherwise
+        it opens a run of its own and closes it in ``stop()``.
+        """
+        for name, value in (("db_url", url), ("db_run_id", run_id),
+                            ("db_log_steps", log_steps), ("db_step_log_every", step_log_every)):
             if value is not NotProvided:
                 setattr(self, name, value)
         return self
@@ -152,6 +180,8 @@ class StrategyAgentConfig(AlgorithmConfig):
                     self._value_error(
                         f"exact=True runs the sequential rule and needs {name}={want}, got "
                         f"{value!r}; use .training(exact=False) for throughput mode")
+        if not isinstance(self.db_step_log_every, int) or self.db_step_log_every < 1:
+            self._value_error(f"step_log_every must be an int >= 1, got {self.db_step_log_every!r}")
         if self.num_learners != 0:
             self._value_error(f"num_learners must be 0 (the learner trains in the driver next "
                               f"to the replay memory), got {self.num_learners}")

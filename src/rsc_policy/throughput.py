@@ -49,7 +49,7 @@ def run_parallel(config: StrategyAgentConfig, env_steps: int, *, keep_algo: bool
     t0 = time.perf_counter()
     algo = config.build_algo()
     build = time.perf_counter() - t0
-    split = {"sample_s": 0.0, "learn_step_s": 0.0, "sync_s": 0.0}
+    split = {"sample_s": 0.0, "learn_step_s": 0.0, "sync_s": 0.0, "log_s": 0.0}
     iterations = 0
     start = time.perf_counter()
     while algo.global_env_steps < env_steps:

@@ -94,3 +94,20 @@ def test_trade_penalty_grows_with_cumulative_count(small):
         r = (info["portfolio_value"] - last_pv) / last_pv
         assert reward == pytest.approx(r - 0.01 * env.trade_count, abs=1e-12)
     assert env.trade_count == 4
+
+
+def test_step_info_off_keeps_the_terminal_info(small):
+    full, lean = TradingEnv({"df": small}), TradingEnv({"df": small, "step_info": False})
+    full.reset()
+    lean.reset()
+    done = False
+    while not done:
+        _, r_full, done, _, info_full = full.step(1)
+        obs, r_lean, done_lean, _, info_lean = lean.step(1)
+        assert r_full == r_lean and done == done_lean
+        if not done:
+            assert info_lean == {}
+    assert info_lean["total_reward"] == info_full["total_reward"]
+    np.testing.assert_array_equal(
+        info_lean["episode_log"]["reward"], info_full["episode_log"]["reward"]
+    )
