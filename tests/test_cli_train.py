@@ -1,0 +1,131 @@
+"""rsc-train as a user runs it: a small real run, the sequential variant, resume, errors,
+and Ctrl-C. In-process runs share the session's local Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from rsc_policy.cli_train import app
+
+SMALL = ["--start", "2014-01-01", "--end", "2014-12-31", "--val-start", "2015-01-01",
+         "--val-end", "2015-06-30", "--num-env-runners", "1", "--envs-per-runner", "2"]  # fmt: skip
+
+
+def _invoke(args: list[str]):
+    return CliRunner().invoke(app, args, catch_exceptions=False)
+
+
+def _run_rows(url: str) -> list[tuple]:
+    eng = create_engine(url)
+    with eng.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT r.status, COUNT(e.episode_id), SUM(e.total_steps) FROM training_runs r "
+            "LEFT JOIN episodes e ON e.run_id = r.run_id GROUP BY r.run_id, r.status")).all()
+        steps = conn.execute(text("SELECT COUNT(*) FROM steps")).scalar()
+    eng.dispose()
+    return [(*r, steps) for r in rows]
+
+
+def test_train_writes_report_plots_checkpoint_and_db(ray_local, tmp_path):
+    out = tmp_path / "run"
+    result = _invoke([*SMALL, "--env-steps", "1100", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("report.md", "equity.png", "training.png", "throughput.png", "summary.json",
+                 "policy/qnet.pt", "checkpoint/rsc_run.json"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] >= 1100 and summary["episodes"] >= 2
+    assert set(summary["evaluation"]) == {"agent", "buy and hold", "random"}
+    report = (out / "report.md").read_text()
+    assert "| agent |" in report and "env steps/s" in report
+    [(status, n_episodes, total_steps, n_step_rows)] = _run_rows(f"sqlite:///{out}/rsc.sqlite")
+    assert status == "completed" and n_episodes == summary["episodes"]
+    assert n_step_rows == total_steps
+
+    resumed = tmp_path / "resumed"
+    result = _invoke([*SMALL, "--env-steps", "600", "--resume", str(out / "checkpoint"),
+                      "--out", str(resumed)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((resumed / "summary.json").read_text())["env_steps"] >= 600
+
+    other = tmp_path / "other.toml"
+    other.write_text("[agent]\nmemory_size = 500\n")
+    result = _invoke([*SMALL, "--config", str(other), "--resume", str(out / "checkpoint"),
+                      "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "from another configuration" in result.output
+
+
+def test_sequential_variant(tmp_path):
+    out = tmp_path / "seq"
+    result = _invoke([*SMALL, "--sequential", "--episodes", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    [(status, n_episodes, total_steps, n_step_rows)] = _run_rows(f"sqlite:///{out}/rsc.sqlite")
+    assert (status, n_episodes) == ("completed", 2) and n_step_rows == total_steps
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--data", "missing.csv"], "no such file"),
+        (["--start", "2016-01-01", "--end", "2015-01-01"], "is after end"),
+        (["--val-start", "2014-06-01"], "validation period must start after"),
+        (["--db", "postgresql+psycopg://u:secret@127.0.0.1:1/x"], "127.0.0.1:1"),
+        (["--config", "CONFIG"], "unknown setting 'learning_rat'"),
+        (["--episodes", "0"], "episodes=0"),
+    ],
+)
+def test_user_errors_are_one_clear_message(tmp_path, args, needle):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("learning_rat = 0.1\n")
+    args = [str(cfg) if a == "CONFIG" else a for a in args]
+    result = _invoke([*SMALL, "--sequential", *args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert needle in result.output and "Traceback" not in result.output
+    assert "secret" not in result.output
+
+
+def test_bad_csv_is_named(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,1,2,5\n2020-01-02,1,2,1,2,5\n")
+    result = _invoke(["--data", str(bad), "--sequential", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and str(bad) in result.output and "duplicate" in result.output
+
+
+def test_ctrl_c_ends_run_interrupted_with_finished_episodes_intact(tmp_path):
+    """A real rsc-train process gets SIGINT after its first logged episode."""
+    out = tmp_path / "int"
+    url = f"sqlite:///{out}/rsc.sqlite"
+    cmd = [sys.executable, "-m", "rsc_policy.cli_train", *SMALL[:4], "--sequential",
+           "--env-steps", "1000000", "--out", str(out)]
+    log = tmp_path / "train.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, "RSC_PROGRESS": "0"})
+    try:
+        while True:  # poll the database until an episode is logged
+            try:
+                proc.wait(timeout=0.2)
+                pytest.fail(f"rsc-train ended early:\n{log.read_text()}")
+            except subprocess.TimeoutExpired:
+                pass
+            if (out / "rsc.sqlite").exists():
+                try:
+                    rows = _run_rows(url)
+                except Exception:  # schema being created right now
+                    rows = []
+                if rows and rows[0][1] >= 1:
+                    break
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    [(status, n_episodes, total_steps, n_step_rows)] = _run_rows(url)
+    assert status == "interrupted" and n_episodes >= 1 and n_step_rows == total_steps
