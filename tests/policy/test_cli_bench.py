@@ -1,0 +1,67 @@
+"""``rsc-bench seq-vs-par``: the quick configuration end to end, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rsc_policy.cli_bench import app
+
+runner = CliRunner()
+
+
+def test_seq_vs_par_quick_writes_consistent_report(ray_local, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = runner.invoke(app, ["seq-vs-par", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("seq_vs_par.json", "seq_vs_par.md", "seq_vs_par.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert ray_local.is_initialized()  # the CLI reused the session's Ray and left it running
+
+    doc = json.loads((out / "seq_vs_par.json").read_text())
+    runs = doc["runs"]
+    assert [r["num_env_runners"] for r in runs] == [0, *doc["settings"]["runners"]] == [0, 1, 2]
+    assert doc["machine"]["cpu_count"] >= 1 and doc["machine"]["torch"] and doc["machine"]["ray"]
+    budget = doc["env_steps"]  # the target rounded up to whole runner requests
+    assert budget >= doc["target_env_steps"] == doc["settings"]["target_env_steps"]
+    chunk = doc["settings"]["envs_per_runner"] * doc["settings"]["fragment"]
+    assert budget % chunk == 0
+    assert runs[0]["env_steps"] == budget  # the sequential loop stops exactly at the budget
+    seq_rate = runs[0]["env_steps_per_s"]
+    for run in runs:
+        # RLlib runs stop at the first whole request at or past the budget.
+        assert budget <= run["env_steps"] < budget + max(1, run["num_env_runners"]) * chunk
+        assert run["env_steps_per_s"] > 0 and run["updates_per_s"] > 0
+        assert math.isclose(run["env_steps_per_s"], run["env_steps"] / run["wall_time_s"])
+        assert math.isclose(run["speedup"], run["env_steps_per_s"] / seq_rate)
+        split = run["time_split_s"]
+        assert set(split) == {"sample_s", "learn_step_s", "sync_s", "log_s", "other_s"}
+        assert split["log_s"] == 0.0 and all(v >= 0 for v in split.values())
+        assert sum(split.values()) <= run["wall_time_s"] * 1.01 + 1e-6
+        policy = run["evaluation"]["policy"]
+        assert {"pnl", "return", "sharpe", "max_drawdown", "win_rate", "trades"} <= set(policy)
+        assert policy["steps"] > 0
+
+    table = (out / "seq_vs_par.md").read_text()
+    assert all(f"| {r['label']} |" in table for r in runs)
+    assert "| configuration |" in table and "speed-up" in table
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--env", "bogus"], "--env 'bogus'"),
+    (["--runners", "0,2"], "runner counts must be >= 1"),
+    (["--runners", "two"], "comma-separated integers"),
+    (["--start", "2015-06-01", "--end", "2015-01-01"], "is after"),
+    (["--end", "2016-06-30"], "validation period must start after"),
+    (["--env-steps", "0"], "--env-steps=0"),
+])
+def test_bad_input_exits_2_with_one_message(tmp_path: Path, args: list[str],
+                                            message: str) -> None:
+    result = runner.invoke(app, ["seq-vs-par", "--quick", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "seq_vs_par.json").exists()
