@@ -16,6 +16,8 @@ Two ways to run one algorithm (see :class:`rsc_policy.config.StrategyAgentConfig
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,7 @@ from rsc_policy.replay import ReplayMemory
 ALGO_STATE = "rsc_strategy_agent"
 NUM_LEARNING_STEPS_LIFETIME = "num_learning_steps_lifetime"
 SAMPLE_TAG = "rsc_sample"
+_MAX_PENDING_WRITES = 8
 
 
 def episodes_to_transitions(episodes: list[Any]) -> dict[str, np.ndarray]:
@@ -143,6 +146,8 @@ class StrategyAgentAlgo(Algorithm):
         self._in_flight: set[int] = set()
         self._episode_returns: list[float] = []
         self._db, self._db_owned = self._open_database()
+        self._db_pool = ThreadPoolExecutor(1, thread_name_prefix="rsc-db") if self._db else None
+        self._db_writes: deque[Future] = deque()
         self._finished: list[tuple[str, dict[str, Any]]] = []  # episodes waiting for the DB
         runner = self.env_runner_group.local_env_runner
         if runner is not None and runner.module is not None:
@@ -343,22 +348,54 @@ class StrategyAgentAlgo(Algorithm):
             self._finished += finished_episode_infos(episodes)
 
     def _write_finished(self) -> None:
-        """Write the episodes finished this iteration, each in its own transaction."""
+        """Hand the episodes finished this iteration to the writer thread.
+
+        One background thread writes them, in order, each episode in its own transaction, so
+        the learner never waits for the database; at most ``_MAX_PENDING_WRITES`` batches may
+        be outstanding (back-pressure), and a write error surfaces here on the next call.
+        """
+        done = 0.0
+        while self._db_writes and (self._db_writes[0].done()
+                                   or len(self._db_writes) > _MAX_PENDING_WRITES):
+            done += self._db_writes.popleft().result()
+        if done:
+            self.metrics.log_value(("timers", "log_s"), done, reduce="sum")
         if self._db is None or not self._finished:
             return
-        t0 = time.perf_counter()
         items, self._finished = self._finished, []
+        self._db_writes.append(self._db_pool.submit(self._write_batch, items))
+
+    def _write_batch(self, items: list[tuple[str, dict[str, Any]]]) -> float:
+        t0 = time.perf_counter()
         for rid, info in items:
             self._db.log_episode(rid, info)
-        self.metrics.log_value(("timers", "log_s"), time.perf_counter() - t0, reduce="sum")
+        return time.perf_counter() - t0
+
+    def flush_database(self) -> None:
+        """Write every finished episode collected so far and wait until it is committed."""
+        if self._db is None:
+            return
+        if self._finished:
+            items, self._finished = self._finished, []
+            self._db_writes.append(self._db_pool.submit(self._write_batch, items))
+        while self._db_writes:
+            self._db_writes.popleft().result()
+
+    @override(Algorithm)
+    def save_to_path(self, *args: Any, **kwargs: Any) -> str:
+        self.flush_database()  # a checkpoint implies its episodes are logged
+        return super().save_to_path(*args, **kwargs)
 
     @override(Algorithm)
     def cleanup(self) -> None:
         if self._db is not None:
-            self._write_finished()
-            if self._db_owned:
-                self._db.finish("completed")
-            self._db.close()
+            try:
+                self.flush_database()
+                if self._db_owned:
+                    self._db.finish("completed")
+            finally:
+                self._db_pool.shutdown(wait=True)
+                self._db.close()
         super().cleanup()
 
     def pop_episode_returns(self) -> list[float]:
