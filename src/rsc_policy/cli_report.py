@@ -115,6 +115,7 @@ def plot_bars(
     fig, ax = plt.subplots(figsize=(8, 4))
     bars = ax.bar(labels, values, color="tab:blue")
     ax.bar_label(bars, fmt="%.0f")
+    ax.set_xlabel("configuration")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
