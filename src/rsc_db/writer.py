@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from .models import Episode, Step, Trade, TradingOperation, sqlite_datetime_text
-from .records import EpisodeRecord
+from .records import TRADE_KEYS, EpisodeRecord
 
 EPISODES: Table = Episode.__table__  # type: ignore[attr-defined]
 STEPS: Table = Step.__table__  # type: ignore[attr-defined]
@@ -31,17 +31,7 @@ _STEP_COLS = (
     "action",
     "position",
 )
-_TRADE_COLS = (
-    "episode_id",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "quantity",
-    "direction",
-    "pnl",
-    "costs",
-)
+_TRADE_COLS = ("episode_id", *TRADE_KEYS)
 _OP_COLS = ("step_id", "episode_id", "timestamp", "operation_type", "size", "price")
 
 
