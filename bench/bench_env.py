@@ -1,6 +1,6 @@
 """Environment step cost: fast TradingEnv vs the literal reference vs a bare numpy floor.
 
-Run: ``pytest bench/bench_env.py --benchmark-only`` (or ``bash scripts/bench.sh``).
+Run: ``pytest bench/bench_env.py --benchmark-only`` (all suites: ``pytest bench --benchmark-only``).
 The reference's cost grows with the bar index (it recomputes rolling statistics over the
 history), so it is timed at the end of a 1,000- and a 3,000-bar table; the fast env is timed
 over whole episodes of those tables (its cost does not depend on the index).
