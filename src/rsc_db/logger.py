@@ -8,7 +8,8 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -57,6 +58,33 @@ def jsonable(value: Any) -> Any:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block ends, then deliver them as the old handlers would.
+
+    An interrupt therefore lands between transactions, never inside a driver call (a
+    KeyboardInterrupt raised inside psycopg's COPY leaves the connection unable even to roll
+    back). Outside the main thread signals are not delivered anyway: no-op there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    watched = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in watched}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if received:
+            handler = old[received[0]]
+            if callable(handler):
+                handler(received[0], None)  # e.g. default_int_handler: KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), received[0])
 
 
 def install_sigterm_handler() -> Any:
@@ -237,7 +265,7 @@ class RunLogger:
             records = [self._record(info, first + i) for i, (_, info, _s, _e) in enumerate(items)]
             now = datetime.now(UTC)
             written = []
-            with self.engine.begin() as conn:
+            with signals_deferred(), self.engine.begin() as conn:
                 for (rid, _info, start, end), rec in zip(items, records, strict=True):
                     written.append(self._write(conn, rid, rec, start or end or now, end or now))
             self.episodes_logged += sum(written)

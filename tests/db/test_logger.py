@@ -290,3 +290,19 @@ def test_fast_and_core_writers_store_the_same_rows(db_url: str, make_info: MakeI
     for name in fast:
         pd.testing.assert_frame_equal(fast[name], core[name], check_exact=True, obj=name)
     assert len(core["trading_operations"]) > 0
+
+
+def test_interrupt_inside_a_write_lands_after_the_transaction():
+    """SIGINT raised while a transaction is open is held and delivered when it ends."""
+    import os
+    import signal
+
+    from rsc_db.logger import signals_deferred
+
+    reached_end_of_block = False
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached_end_of_block = True
+    assert reached_end_of_block
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
