@@ -23,7 +23,7 @@ from rich.console import Console
 
 from rsc_env import MarketDataError, ReferenceTradingEnv, TradingEnv, prepare_market_data
 from rsc_policy.cli_config import AGENT_DEFAULTS, ENV_DEFAULTS
-from rsc_policy.cli_report import markdown_table, plot_bars
+from rsc_policy.cli_report import markdown_table, plot_bars, report_row
 
 console = Console()
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -293,17 +293,11 @@ def machine_info() -> dict[str, Any]:
 def tables(runs: list[BenchRun]) -> tuple[str, str]:
     """The throughput table and the held-out evaluation table (Markdown)."""
     speed = {r.label: {**asdict(r), **r.time_split_s} for r in runs}
-    evals = {r.label: _eval_row(r.evaluation["policy"]) for r in runs}
-    evals["buy and hold"] = _eval_row(runs[0].evaluation["buy_and_hold"])
+    evals = {r.label: report_row(r.evaluation["policy"]) for r in runs}
+    evals["buy and hold"] = report_row(runs[0].evaluation["buy_and_hold"])
     speed_table = markdown_table(speed, THROUGHPUT_COLUMNS).replace(
         "| policy |", "| configuration |", 1)
     return speed_table, markdown_table(evals)
-
-
-def _eval_row(m: dict[str, Any]) -> dict[str, Any]:
-    return {"pnl": m["pnl"], "return_pct": 100 * m["return"], "sharpe_ratio": m["sharpe"],
-            "max_drawdown": m["max_drawdown"], "win_rate": m["win_rate"],
-            "trades": int(m["trades"])}
 
 
 def write_outputs(out: Path, s: BenchSettings, steps: int, runs: list[BenchRun]) -> str:

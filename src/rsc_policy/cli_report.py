@@ -22,6 +22,13 @@ METRICS = (
 )
 
 
+def report_row(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's columns (:data:`METRICS`) from :func:`rsc_policy.evaluate.run_episode`."""
+    return {"pnl": metrics["pnl"], "return_pct": 100 * metrics["return"],
+            "sharpe_ratio": metrics["sharpe"], "max_drawdown": metrics["max_drawdown"],
+            "win_rate": metrics["win_rate"], "trades": int(metrics["trades"])}
+
+
 def markdown_table(rows: Mapping[str, Mapping[str, Any]], columns=METRICS) -> str:
     """One row per policy (``rows[name][metric]``), one column per metric."""
     head = "| policy | " + " | ".join(label for _, label, _ in columns) + " |"

@@ -23,7 +23,9 @@ from rsc_policy.cli_report import (
     plot_equity,
     plot_throughput,
     plot_training,
+    report_row,
 )
+from rsc_policy.evaluate import greedy_act, run_episode
 
 console = Console()
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -286,31 +288,19 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
 
 
 # -------------------------------------------------------------------------- evaluation
-def _episode(act: Callable[[np.ndarray], int], val_cfg: dict) -> dict[str, Any]:
-    env = TradingEnv(val_cfg)
-    obs, _ = env.reset()
-    done = False
-    while not done:
-        obs, _, done, _, info = env.step(act(obs))
-    initial = info["initial_portfolio_value"]
-    return {
-        "pnl": info["pnl"], "return_pct": 100 * info["pnl"] / initial,
-        "sharpe_ratio": info["sharpe_ratio"], "max_drawdown": info["max_drawdown"],
-        "win_rate": info["win_rate"], "trades": len(info["completed_trades"]),
-        "log": info["episode_log"],
-    }  # fmt: skip
-
-
 def _evaluate_and_report(
     settings: TrainSettings, trained: dict, val_cfg: dict, run_dir: Path, run_id: str
 ) -> dict[str, Any]:
     policy = trained["policy"]
-    act = policy.greedy if hasattr(policy, "greedy") else policy.act
     rng = np.random.default_rng(settings.seed)
+    env = TradingEnv(val_cfg)
     results = {
-        "agent": _episode(act, val_cfg),
-        "buy and hold": _episode(lambda _o: 1, val_cfg),
-        "random": _episode(lambda _o: int(rng.integers(3)), val_cfg),
+        name: run_episode(act, env, keep_log=True)
+        for name, act in (
+            ("agent", greedy_act(policy)),
+            ("buy and hold", lambda _o: 1),
+            ("random", lambda _o: int(rng.integers(3))),
+        )
     }
     if trained["checkpoint"] is None:
         from rsc_policy import export_policy
@@ -319,7 +309,7 @@ def _evaluate_and_report(
     val = val_cfg["df"].index
     plot_equity(
         run_dir / "equity.png",
-        {"agent": results["agent"]["log"], "buy and hold": results["buy and hold"]["log"]},
+        {name: results[name]["episode_log"] for name in ("agent", "buy and hold")},
         f"Held-out period {val[0].date()} to {val[-1].date()}: agent vs buy-and-hold",
     )
     plot_training(
@@ -334,11 +324,11 @@ def _evaluate_and_report(
         "run_id": run_id, "env_steps": trained["env_steps"], "wall_s": trained["wall_s"],
         "env_steps_per_s": rate, "learning_steps": trained["learning_steps"],
         "episodes": len(trained["episode_returns"]), "checkpoint": trained["checkpoint"],
-        "evaluation": {k: {m: v for m, v in r.items() if m != "log"} for k, r in results.items()},
+        "evaluation": {name: report_row(r) for name, r in results.items()},
         "settings": settings.to_dict(),
     }  # fmt: skip
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    table = markdown_table({k: v for k, v in summary["evaluation"].items()})
+    table = markdown_table(summary["evaluation"])
     report = [
         f"# rsc-train report: run {run_id}", "",
         f"- data: `{settings.data}`, train {settings.start} to {settings.end}, "

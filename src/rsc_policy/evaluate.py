@@ -11,7 +11,8 @@ import numpy as np
 LONG = 1
 
 
-def _act_fn(policy: Any) -> Callable[[np.ndarray], int]:
+def greedy_act(policy: Any) -> Callable[[np.ndarray], int]:
+    """The greedy action function of a policy, a ``StrategyAgent`` or a callable."""
     if hasattr(policy, "act") and not hasattr(policy, "memory"):
         return policy.act
     if hasattr(policy, "greedy"):  # StrategyAgent: greedy, no epsilon
@@ -21,8 +22,10 @@ def _act_fn(policy: Any) -> Callable[[np.ndarray], int]:
     raise TypeError(f"cannot act with {type(policy).__name__}")
 
 
-def run_episode(act: Callable[[np.ndarray], int], env: gym.Env) -> dict[str, Any]:
-    """One full episode with ``act``; the summary metrics of its terminal step."""
+def run_episode(act: Callable[[np.ndarray], int], env: gym.Env, *, keep_log: bool = False
+                ) -> dict[str, Any]:
+    """One full episode with ``act``; the summary metrics of its terminal step (and, with
+    ``keep_log``, the env's per-step ``episode_log`` for plotting)."""
     obs, _ = env.reset()
     actions = []
     while True:
@@ -33,7 +36,7 @@ def run_episode(act: Callable[[np.ndarray], int], env: gym.Env) -> dict[str, Any
             break
     initial = float(info["initial_portfolio_value"])
     pnl = float(info["pnl"])
-    return {
+    out = {
         "pnl": pnl,
         "return": pnl / initial if initial else float("nan"),
         "final_portfolio_value": float(info["final_portfolio_value"]),
@@ -45,6 +48,9 @@ def run_episode(act: Callable[[np.ndarray], int], env: gym.Env) -> dict[str, Any
         "steps": int(info["total_steps"]),
         "actions": np.bincount(actions, minlength=3).tolist(),
     }
+    if keep_log:
+        out["episode_log"] = info["episode_log"]
+    return out
 
 
 def evaluate(policy: Any, env_config: Mapping[str, Any] | gym.Env) -> dict[str, Any]:
@@ -60,5 +66,5 @@ def evaluate(policy: Any, env_config: Mapping[str, Any] | gym.Env) -> dict[str, 
         from rsc_env import TradingEnv
 
         env = TradingEnv(dict(env_config))
-    return {"policy": run_episode(_act_fn(policy), env),
+    return {"policy": run_episode(greedy_act(policy), env),
             "buy_and_hold": run_episode(lambda _obs: LONG, env)}
