@@ -360,10 +360,13 @@ class StrategyAgentAlgo(Algorithm):
             done += self._db_writes.popleft().result()
         if done:
             self.metrics.log_value(("timers", "log_s"), done, reduce="sum")
-        if self._db is None or not self._finished:
-            return
-        items, self._finished = self._finished, []
-        self._db_writes.append(self._db_pool.submit(self._write_batch, items))
+        self._submit_finished()
+
+    def _submit_finished(self) -> None:
+        """Queue the collected finished episodes as one batch for the writer thread."""
+        if self._db is not None and self._finished:
+            items, self._finished = self._finished, []
+            self._db_writes.append(self._db_pool.submit(self._write_batch, items))
 
     def _write_batch(self, items: list[tuple[str, dict[str, Any]]]) -> float:
         t0 = time.perf_counter()
@@ -373,11 +376,7 @@ class StrategyAgentAlgo(Algorithm):
 
     def flush_database(self) -> None:
         """Write every finished episode collected so far and wait until it is committed."""
-        if self._db is None:
-            return
-        if self._finished:
-            items, self._finished = self._finished, []
-            self._db_writes.append(self._db_pool.submit(self._write_batch, items))
+        self._submit_finished()
         while self._db_writes:
             self._db_writes.popleft().result()
 
