@@ -72,7 +72,7 @@ def test_two_runner_training_with_and_without_logging(
             algo.train()
         algo.flush_database()  # the timed run includes writing every finished episode
 
-    benchmark.pedantic(train, setup=build, rounds=2, iterations=1)
+    benchmark.pedantic(train, setup=build, rounds=3, iterations=1)
     retire()
     episodes = totals["episodes"]
     benchmark.extra_info["episodes_logged"] = episodes

@@ -63,7 +63,7 @@ def synthetic_info(
         "completed_trades": trades,
         "win_rate": float(np.mean(wins)) if wins else 0.0,
         "max_drawdown": float(np.max(1 - pv / np.maximum.accumulate(pv))),
-        "sharpe_ratio": float(reward.mean() / reward.std()),
+        "sharpe_ratio": float(reward.mean() / reward.std()) if reward.std() > 0 else 0.0,
         "total_reward": float(reward.sum()),
         "total_steps": n_steps,
         "episode_log": {

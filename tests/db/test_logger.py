@@ -268,12 +268,14 @@ def test_logger_survives_pickling(db_url: str, make_info: MakeInfo) -> None:
 
 
 def test_fast_and_core_writers_store_the_same_rows(db_url: str, make_info: MakeInfo) -> None:
-    """The dialect fast path (executemany / COPY) against plain SQLAlchemy Core inserts."""
+    """The dialect fast path (multi-row INSERT / COPY) against plain SQLAlchemy Core inserts;
+    one episode spans several multi-row statements per table, one has a single step."""
     from rsc_db import comparable_rows
     from rsc_db.records import episode_record
-    from rsc_db.writer import insert_episode, write_children
+    from rsc_db.writer import SQLITE_MAX_PARAMS, insert_episode, write_children
 
-    infos = [make_info(seed=s, n_steps=50) for s in range(3)]
+    infos = [make_info(seed=s, n_steps=n) for s, n in enumerate((50, 700, 1))]
+    assert len(episode_record(infos[1]).trades) > SQLITE_MAX_PARAMS // 9  # > 1 trades statement
     with RunLogger(db_url, parameters={}, run_id="fast") as logger:
         for i, info in enumerate(infos):
             logger.log_episode(f"fast-{i}", info)
