@@ -90,6 +90,7 @@ def test_user_errors_are_one_clear_message(tmp_path, args, needle):
     assert result.exit_code == 2
     assert needle in result.output and "Traceback" not in result.output
     assert "secret" not in result.output
+    assert not (tmp_path / "o").exists()  # no empty run directory left behind
 
 
 def test_bad_csv_is_named(tmp_path):

@@ -97,7 +97,28 @@ def run(
     """The whole job; returns the run summary (also written to ``summary.json``)."""
     run_id = new_run_id()
     run_dir = Path(out) if out else Path("runs") / run_id
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_in(settings, run_id, run_dir, db=db, log_steps=log_steps, resume=resume,
+                       address=address, sequential=sequential)
+    except BaseException:
+        if created and not any(run_dir.iterdir()):  # failed before writing anything there
+            run_dir.rmdir()
+        raise
+
+
+def _run_in(
+    settings: TrainSettings,
+    run_id: str,
+    run_dir: Path,
+    *,
+    db: str | None,
+    log_steps: bool,
+    resume: Path | None,
+    address: str | None,
+    sequential: bool,
+) -> dict[str, Any]:
     train_cfg = {
         "df": prepare_market_data(
             settings.data, start=settings.start, end=settings.end, min_rows=50
