@@ -331,7 +331,7 @@ class StrategyAgentAlgo(Algorithm):
             **cfg.agent_params(), "updates_per_step": cfg.updates_per_step,
             "num_env_runners": cfg.num_env_runners,
             "num_envs_per_env_runner": cfg.num_envs_per_env_runner,
-            "rollout_fragment_length": cfg.rollout_fragment_length,
+            "rollout_fragment_length": cfg.get_rollout_fragment_length(),
             "env": describe_env_config(cfg.env_config),
         }  # fmt: skip
         logger = RunLogger(cfg.db_url, run_id=cfg.db_run_id, log_steps=cfg.db_log_steps,

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from ray.rllib.core.learner import Learner
 
 ENV_NAME = "rsc-trading"
+#: Throughput mode's fragment per env when ``rollout_fragment_length`` is left at ``"auto"``:
+#: long enough that a runner round trip (~2 ms) is small against the sampling it carries.
+AUTO_FRAGMENT = 64
 
 
 class StrategyAgentConfig(AlgorithmConfig):
@@ -24,11 +27,12 @@ class StrategyAgentConfig(AlgorithmConfig):
     * ``exact=True`` (default): the sequential rule through RLlib's classes -- one local env
       runner with one env, one env step then (if the memory holds more than ``batch_size``)
       one learning step, so the next action uses the updated weights. Requires
-      ``num_env_runners=0``, ``num_envs_per_env_runner=1``, ``rollout_fragment_length=1``.
+      ``num_env_runners=0``, ``num_envs_per_env_runner=1`` and ``rollout_fragment_length``
+      1 (its default, ``"auto"``, means 1 here).
     * ``exact=False``: throughput mode -- remote runners (``num_env_runners`` x
       ``num_envs_per_env_runner``) sample fragments of ``rollout_fragment_length`` steps
-      with the current weights while the learner trains, ``updates_per_step`` learning
-      steps of ``batch_size`` per env step collected.
+      (``"auto"``: ``AUTO_FRAGMENT`` = 64) with the current weights while the learner trains,
+      ``updates_per_step`` learning steps of ``batch_size`` per env step collected.
 
     One training iteration collects ``min_sample_timesteps_per_iteration`` env steps
     (``.reporting(...)``, default 256). Seed with ``.debugging(seed=...)``; an unseeded
@@ -56,7 +60,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.db_step_log_every = 1
         # RLlib settings this algorithm needs by default.
         self.num_env_runners = 0
-        self.rollout_fragment_length = 1
+        self.rollout_fragment_length = "auto"
         self.min_sample_timesteps_per_iteration = 256
         self.batch_mode = "truncate_episodes"
         self.num_learners = 0
@@ -128,6 +132,14 @@ class StrategyAgentConfig(AlgorithmConfig):
         }
 
     @override(AlgorithmConfig)
+    def get_rollout_fragment_length(self, worker_index: int = 0) -> int:
+        """Steps per env per sample request: the set value, or for ``"auto"`` 1 in exact mode
+        and ``AUTO_FRAGMENT`` in throughput mode."""
+        if self.rollout_fragment_length == "auto":
+            return 1 if self.exact else AUTO_FRAGMENT
+        return int(self.rollout_fragment_length)
+
+    @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from rsc_policy.module import StrategyQModule
 
@@ -174,7 +186,7 @@ class StrategyAgentConfig(AlgorithmConfig):
             for name, value, want in (
                 ("num_env_runners", self.num_env_runners, 0),
                 ("num_envs_per_env_runner", self.num_envs_per_env_runner, 1),
-                ("rollout_fragment_length", self.rollout_fragment_length, 1),
+                ("rollout_fragment_length", self.get_rollout_fragment_length(), 1),
             ):
                 if value != want:
                     self._value_error(

@@ -14,7 +14,17 @@ def test_defaults_are_the_agents():
         "epsilon_min": 0.01, "memory_size": 2000, "batch_size": 32, "target_update_freq": 100}
     assert cfg.updates_per_step == 1.0 and cfg.exact is True
     assert cfg.framework_str == "torch" and cfg.enable_rl_module_and_learner
-    assert cfg.num_env_runners == 0 and cfg.rollout_fragment_length == 1
+    assert cfg.num_env_runners == 0 and cfg.get_rollout_fragment_length() == 1
+
+
+def test_auto_fragment_is_one_step_exact_and_a_real_fragment_in_throughput_mode():
+    from rsc_policy.config import AUTO_FRAGMENT
+
+    assert StrategyAgentConfig().rollout_fragment_length == "auto"
+    fast = StrategyAgentConfig().training(exact=False).env_runners(num_env_runners=2)
+    assert fast.get_rollout_fragment_length(1) == AUTO_FRAGMENT > 1
+    assert fast.env_runners(rollout_fragment_length=8).get_rollout_fragment_length(1) == 8
+    StrategyAgentConfig().env_runners(rollout_fragment_length=1).validate()  # explicit 1: exact
 
 
 def test_builder_style_sets_parameters():
