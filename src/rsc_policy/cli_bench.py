@@ -21,7 +21,8 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from rsc_env import MarketDataError, ReferenceTradingEnv, TradingEnv, prepare_market_data
+from rsc_env import ReferenceTradingEnv, TradingEnv
+from rsc_policy.cli_common import UserError, load_periods, start_ray
 from rsc_policy.cli_config import AGENT_DEFAULTS, ENV_DEFAULTS
 from rsc_policy.cli_report import markdown_table, plot_bars, report_row
 
@@ -44,10 +45,6 @@ PAR_SPLIT_NOTE = ("RLlib throughput mode, driver view: sample_s = waiting for ru
                   "learn_step_s = learning steps, sync_s = sending weights + sample requests, "
                   "other_s = the rest of the wall time (iteration bookkeeping, the learning "
                   "steps owed after the last fragment)")
-
-
-class UserError(Exception):
-    """A mistake on the command line: printed as one line, exit code 2."""
 
 
 @dataclass
@@ -118,25 +115,6 @@ def check_settings(s: BenchSettings) -> None:
             raise UserError(f"{flag}={getattr(s, name)}: must be >= 1")
     if s.updates_per_step < 0:
         raise UserError(f"--updates-per-step={s.updates_per_step}: must be >= 0")
-
-
-def load_periods(s: BenchSettings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Prepared train and held-out env configs; raise :class:`UserError` on bad dates."""
-    for flag, first, last in (("--start/--end", s.start, s.end),
-                              ("--val-start/--val-end", s.val_start, s.val_end)):
-        try:
-            if np.datetime64(first) > np.datetime64(last):
-                raise UserError(f"{flag}: {first} is after {last}")
-        except ValueError:
-            raise UserError(f"{flag}: {first!r} / {last!r} are not dates (YYYY-MM-DD)") from None
-    try:
-        train = prepare_market_data(s.data, start=s.start, end=s.end, min_rows=50)
-        val = prepare_market_data(s.data, start=s.val_start, end=s.val_end, min_rows=20)
-    except (MarketDataError, ValueError, FileNotFoundError) as exc:
-        raise UserError(str(exc)) from None
-    if train.index[-1] >= val.index[0]:
-        raise UserError("the validation period must start after the training period ends")
-    return {"df": train, **s.env_params}, {"df": val, **s.env_params}
 
 
 # ------------------------------------------------------------------------- training
@@ -325,19 +303,6 @@ def write_outputs(out: Path, s: BenchSettings, steps: int, runs: list[BenchRun])
 
 
 # ----------------------------------------------------------------------------- ray
-def start_ray(address: str | None) -> bool:
-    """Initialise Ray unless it already is; True if this call started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    return True
-
-
 # ----------------------------------------------------------------------------- cli
 @app.callback()
 def _root() -> None:
@@ -375,7 +340,8 @@ def seq_vs_par(
                           fragment=fragment, updates_per_step=updates_per_step, seed=seed,
                           quick=quick)
         check_settings(s)
-        train_cfg, val_cfg = load_periods(s)
+        train_cfg, val_cfg = load_periods(s.data, s.start, s.end, s.val_start, s.val_end,
+                                          s.env_params)
     except UserError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

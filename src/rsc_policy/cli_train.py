@@ -16,7 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rsc_db import DatabaseUnavailable, RunLogger, install_sigterm_handler
 from rsc_db.logger import new_run_id
-from rsc_env import MarketDataError, TradingEnv, prepare_market_data
+from rsc_env import MarketDataError, TradingEnv
+from rsc_policy.cli_common import UserError, load_periods, start_ray
 from rsc_policy.cli_config import TrainSettings, load_settings
 from rsc_policy.cli_report import (
     markdown_table,
@@ -29,10 +30,6 @@ from rsc_policy.evaluate import greedy_act, run_episode
 
 console = Console()
 app = typer.Typer(add_completion=False, help=__doc__)
-
-
-class UserError(Exception):
-    """A mistake a user can make; printed as one line, exit code 2."""
 
 
 Opt = typer.Option
@@ -119,20 +116,8 @@ def _run_in(
     address: str | None,
     sequential: bool,
 ) -> dict[str, Any]:
-    train_cfg = {
-        "df": prepare_market_data(
-            settings.data, start=settings.start, end=settings.end, min_rows=50
-        ),
-        **settings.env,
-    }
-    val_cfg = {
-        "df": prepare_market_data(
-            settings.data, start=settings.val_start, end=settings.val_end, min_rows=20
-        ),
-        **settings.env,
-    }
-    if train_cfg["df"].index[-1] >= val_cfg["df"].index[0]:
-        raise UserError("the validation period must start after the training period ends")
+    train_cfg, val_cfg = load_periods(settings.data, settings.start, settings.end,
+                                      settings.val_start, settings.val_end, settings.env)
     params = {**settings.to_dict(), "mode": "sequential" if sequential else "rllib"}
     logger = RunLogger(db, run_dir=run_dir, parameters=params, run_id=run_id, log_steps=log_steps)
     install_sigterm_handler()
@@ -219,13 +204,7 @@ def _train_rllib(
     address: str | None,
     run_dir: Path,
 ) -> dict:
-    import ray
-
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    start_ray(address)
     config = _build_config(settings, train_cfg, logger)
     algo = config.build_algo()
     try:

@@ -1,0 +1,51 @@
+"""Pieces shared by the command-line tools: the user-error type, the train / held-out data
+periods, and starting Ray."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from rsc_env import MarketDataError, prepare_market_data
+
+
+class UserError(Exception):
+    """A mistake on the command line or in a settings file: printed as one line, exit code 2."""
+
+
+def load_periods(
+    data: str, start: str, end: str, val_start: str, val_end: str, env_params: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Env configs (``{"df": prepared table, **env_params}``) of the training period and the
+    held-out period after it; raise :class:`UserError` naming the flag or the file."""
+    for flag, first, last in (("--start/--end", start, end),
+                              ("--val-start/--val-end", val_start, val_end)):
+        try:
+            if np.datetime64(first) > np.datetime64(last):
+                raise UserError(f"{flag}: start {first} is after end {last}")
+        except ValueError:
+            raise UserError(f"{flag}: {first!r} / {last!r} are not dates (YYYY-MM-DD)") from None
+    try:
+        train = prepare_market_data(data, start=start, end=end, min_rows=50)
+        val = prepare_market_data(data, start=val_start, end=val_end, min_rows=20)
+    except (MarketDataError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    if train.index[-1] >= val.index[0]:
+        raise UserError("the validation period must start after the training period ends")
+    return {"df": train, **env_params}, {"df": val, **env_params}
+
+
+def start_ray(address: str | None) -> bool:
+    """Initialise Ray (on ``address``, else locally on every core) unless it already is; True
+    if this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    return True
