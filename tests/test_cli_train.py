@@ -45,7 +45,7 @@ def test_train_writes_report_plots_checkpoint_and_db(ray_local, tmp_path):
     assert summary["env_steps"] >= 1100 and summary["episodes"] >= 2
     assert set(summary["evaluation"]) == {"agent", "buy and hold", "random"}
     report = (out / "report.md").read_text()
-    assert "| agent |" in report and "env steps/s" in report
+    assert "| agent |" in report and "env steps/s** (step logging included)" in report
     [(status, n_episodes, total_steps, n_step_rows)] = _run_rows(f"sqlite:///{out}/rsc.sqlite")
     assert status == "completed" and n_episodes == summary["episodes"]
     assert n_step_rows == total_steps
@@ -69,6 +69,14 @@ def test_sequential_variant(tmp_path):
     assert result.exit_code == 0, result.output
     [(status, n_episodes, total_steps, n_step_rows)] = _run_rows(f"sqlite:///{out}/rsc.sqlite")
     assert (status, n_episodes) == ("completed", 2) and n_step_rows == total_steps
+
+    quiet = tmp_path / "seq-episodes-only"
+    result = _invoke([*SMALL, "--sequential", "--episodes", "2", "--no-log-steps",
+                      "--out", str(quiet)])
+    assert result.exit_code == 0, result.output
+    [(status, n_episodes, _, n_step_rows)] = _run_rows(f"sqlite:///{quiet}/rsc.sqlite")
+    assert (status, n_episodes, n_step_rows) == ("completed", 2, 0)
+    assert "(episode logging included)" in (quiet / "report.md").read_text()
 
 
 @pytest.mark.parametrize(

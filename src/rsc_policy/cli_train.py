@@ -127,7 +127,7 @@ def _run_in(
             trained = _train_sequential(settings, train_cfg, logger)
         else:
             trained = _train_rllib(settings, train_cfg, logger, resume, address, run_dir)
-    summary = _evaluate_and_report(settings, trained, val_cfg, run_dir, run_id)
+    summary = _evaluate_and_report(settings, trained, val_cfg, run_dir, run_id, log_steps)
     return summary
 
 
@@ -289,7 +289,8 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
 
 # -------------------------------------------------------------------------- evaluation
 def _evaluate_and_report(
-    settings: TrainSettings, trained: dict, val_cfg: dict, run_dir: Path, run_id: str
+    settings: TrainSettings, trained: dict, val_cfg: dict, run_dir: Path, run_id: str,
+    log_steps: bool,
 ) -> dict[str, Any]:
     policy = trained["policy"]
     rng = np.random.default_rng(settings.seed)
@@ -335,7 +336,7 @@ def _evaluate_and_report(
         f"held-out {val[0].date()} to {val[-1].date()}",
         f"- {trained['env_steps']:,} env steps, {summary['episodes']} episodes, "
         f"{trained['learning_steps']:,} learning steps in {trained['wall_s']:.1f} s: "
-        f"**{rate:,.0f} env steps/s** (step logging included)",
+        f"**{rate:,.0f} env steps/s** ({'step' if log_steps else 'episode'} logging included)",
         f"- env runners: {settings.num_env_runners} x {settings.envs_per_runner} envs", "",
         "## Held-out evaluation (greedy policy)", "", table, "",
         "![equity](equity.png)", "", "## Training", "", "![training](training.png)", "",
