@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from rsc_policy.core import DQNUpdate, build_qnet, td_loss, transition_width
-from rsc_policy.replay import ReplayMemory
+from rsc_policy.agent.loss import td_loss
+from rsc_policy.agent.network import build_qnet
+from rsc_policy.agent.replay import ReplayMemory
+from rsc_policy.agent.update import DQNUpdate, transition_width
 
 OBS, BATCH = 102, 32
 

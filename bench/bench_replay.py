@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rsc_policy.replay import ReplayMemory
+from rsc_policy.agent.replay import ReplayMemory
 
 OBS = 102
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from rsc_policy.cli_train import app
+from rsc_policy.cli.train import app
 
 SMALL = ["--start", "2014-01-01", "--end", "2014-12-31", "--val-start", "2015-01-01",
          "--val-end", "2015-06-30", "--num-env-runners", "1", "--envs-per-runner", "2"]  # fmt: skip
@@ -112,7 +112,7 @@ def test_ctrl_c_ends_run_interrupted_with_finished_episodes_intact(tmp_path):
     """A real rsc-train process gets SIGINT after its first logged episode."""
     out = tmp_path / "int"
     url = f"sqlite:///{out}/rsc.sqlite"
-    cmd = [sys.executable, "-m", "rsc_policy.cli_train", *SMALL[:4], "--sequential",
+    cmd = [sys.executable, "-m", "rsc_policy.cli.train", *SMALL[:4], "--sequential",
            "--env-steps", "1000000", "--out", str(out)]
     log = tmp_path / "train.log"
     with log.open("wb") as sink:

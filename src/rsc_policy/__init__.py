@@ -1,21 +1,28 @@
 """rsc_policy: the StrategyAgent (DQN) -- a plain sequential trainer and an RLlib algorithm.
 
-Ray is imported lazily: ``rsc_policy.sequential``, ``rsc_policy.core``,
-``rsc_policy.replay``, ``rsc_policy.export`` and ``rsc_policy.evaluate`` work without it.
+Rooms: :mod:`rsc_policy.agent` (the learning rule, replay, the sequential trainer; no Ray),
+:mod:`rsc_policy.rllib` (the RLlib plugin), :mod:`rsc_policy.evaluation` (held-out evaluation)
+and :mod:`rsc_policy.cli` (the command-line tools). Ray is imported lazily: the agent and
+evaluation packages work without it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rsc_policy.evaluate import evaluate
-from rsc_policy.export import GreedyPolicy, export_policy, load_policy
-from rsc_policy.sequential import AgentParams, SequentialResult, StrategyAgent, train_sequential
+from rsc_policy.agent.export import GreedyPolicy, export_policy, load_policy
+from rsc_policy.agent.sequential import (
+    AgentParams,
+    SequentialResult,
+    StrategyAgent,
+    train_sequential,
+)
+from rsc_policy.evaluation.episode import evaluate
 
 if TYPE_CHECKING:
-    from rsc_policy.algorithm import StrategyAgentAlgo
-    from rsc_policy.config import StrategyAgentConfig
-    from rsc_policy.throughput import RunResult, run_parallel
+    from rsc_policy.rllib.algorithm import StrategyAgentAlgo
+    from rsc_policy.rllib.config import StrategyAgentConfig
+    from rsc_policy.rllib.throughput import RunResult, run_parallel
 
 ENV_NAME = "rsc-trading"
 
@@ -37,10 +44,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    "StrategyAgentAlgo": "rsc_policy.algorithm",
-    "StrategyAgentConfig": "rsc_policy.config",
-    "RunResult": "rsc_policy.throughput",
-    "run_parallel": "rsc_policy.throughput",
+    "StrategyAgentAlgo": "rsc_policy.rllib.algorithm",
+    "StrategyAgentConfig": "rsc_policy.rllib.config",
+    "RunResult": "rsc_policy.rllib.throughput",
+    "run_parallel": "rsc_policy.rllib.throughput",
 }
 
 

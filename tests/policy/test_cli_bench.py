@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rsc_policy.cli_bench import app
+from rsc_policy.cli.bench import app
 
 runner = CliRunner()
 

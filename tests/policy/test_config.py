@@ -18,7 +18,7 @@ def test_defaults_are_the_agents():
 
 
 def test_auto_fragment_is_one_step_exact_and_a_real_fragment_in_throughput_mode():
-    from rsc_policy.config import AUTO_FRAGMENT
+    from rsc_policy.rllib.config import AUTO_FRAGMENT
 
     assert StrategyAgentConfig().rollout_fragment_length == "auto"
     fast = StrategyAgentConfig().training(exact=False).env_runners(num_env_runners=2)

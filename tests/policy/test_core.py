@@ -8,16 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from rsc_policy.core import (
-    DQNUpdate,
-    EpsilonSchedule,
-    build_qnet,
-    epsilon_greedy,
-    exploration_draw,
-    td_loss,
-    transition_width,
-)
-from rsc_policy.replay import ReplayMemory
+from rsc_policy.agent.exploration import epsilon_greedy, exploration_draw
+from rsc_policy.agent.loss import td_loss
+from rsc_policy.agent.network import build_qnet
+from rsc_policy.agent.replay import ReplayMemory
+from rsc_policy.agent.schedule import EpsilonSchedule
+from rsc_policy.agent.update import DQNUpdate, transition_width
 
 OBS = 102
 

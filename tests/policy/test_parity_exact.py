@@ -12,8 +12,8 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rsc_policy import StrategyAgentConfig, train_sequential
-from rsc_policy.learner import StrategyLearner
-from rsc_policy.module import StrategyQModule
+from rsc_policy.rllib.learner import StrategyLearner
+from rsc_policy.rllib.module import StrategyQModule
 
 SEED = 21
 

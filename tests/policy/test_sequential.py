@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rsc_policy import evaluate, export_policy, load_policy, train_sequential
-from rsc_policy.core import EpsilonSchedule
+from rsc_policy.agent.schedule import EpsilonSchedule
 
 
 def test_sequential_follows_the_rule_and_is_reproducible(train_env_config):
@@ -59,8 +59,9 @@ def test_export_load_and_evaluate_without_ray(tmp_path, train_env_config, held_o
 
 
 def test_reference_modules_do_not_import_ray():
-    code = ("import sys, rsc_policy, rsc_policy.sequential, rsc_policy.core, rsc_policy.replay, "
-            "rsc_policy.export, rsc_policy.evaluate; assert 'ray' not in sys.modules")
+    code = ("import sys, rsc_policy, rsc_policy.agent.sequential, rsc_policy.agent.update, "
+            "rsc_policy.agent.replay, rsc_policy.agent.export, rsc_policy.evaluation.episode; "
+            "assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ,
                    "PYTHONPATH": os.pathsep.join(sys.path)})
 

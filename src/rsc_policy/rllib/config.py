@@ -18,7 +18,7 @@ AUTO_FRAGMENT = 64
 
 
 class StrategyAgentConfig(AlgorithmConfig):
-    """Config of :class:`rsc_policy.algorithm.StrategyAgentAlgo`.
+    """Config of :class:`rsc_policy.rllib.algorithm.StrategyAgentAlgo`.
 
     Agent parameters (spec defaults) are set with :meth:`training`: ``learning_rate``,
     ``gamma``, ``epsilon``, ``epsilon_decay``, ``epsilon_min``, ``memory_size``,
@@ -40,7 +40,7 @@ class StrategyAgentConfig(AlgorithmConfig):
     """
 
     def __init__(self, algo_class: type | None = None) -> None:
-        from rsc_policy.algorithm import StrategyAgentAlgo
+        from rsc_policy.rllib.algorithm import StrategyAgentAlgo
 
         super().__init__(algo_class=algo_class or StrategyAgentAlgo)
         self.learning_rate = 1e-3  # the learner reads this; RLlib's own `lr` is not used
@@ -141,13 +141,13 @@ class StrategyAgentConfig(AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
-        from rsc_policy.module import StrategyQModule
+        from rsc_policy.rllib.module import StrategyQModule
 
         return RLModuleSpec(module_class=StrategyQModule)
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self) -> type[Learner]:
-        from rsc_policy.learner import StrategyLearner
+        from rsc_policy.rllib.learner import StrategyLearner
 
         return StrategyLearner
 

@@ -22,9 +22,9 @@ import typer
 from rich.console import Console
 
 from rsc_env import ReferenceTradingEnv, TradingEnv
-from rsc_policy.cli_common import UserError, load_periods, start_ray
-from rsc_policy.cli_config import AGENT_DEFAULTS, ENV_DEFAULTS
-from rsc_policy.cli_report import markdown_table, plot_bars, report_row
+from rsc_policy.cli.common import UserError, load_periods, start_ray
+from rsc_policy.cli.report import markdown_table, plot_bars, report_row
+from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
 console = Console()
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -140,7 +140,7 @@ class TimedEnv(gym.Wrapper):
 
 def run_seq(s: BenchSettings, train_cfg: dict[str, Any], steps: int) -> tuple[dict, Any]:
     """Train the sequential agent for ``steps`` env steps; its measurements and the agent."""
-    from rsc_policy.sequential import train_sequential
+    from rsc_policy.agent.sequential import train_sequential
 
     t0 = time.perf_counter()
     env = TimedEnv(ENV_CLASSES[s.env](dict(train_cfg)))
@@ -156,7 +156,7 @@ def run_seq(s: BenchSettings, train_cfg: dict[str, Any], steps: int) -> tuple[di
 
 def par_config(s: BenchSettings, train_cfg: dict[str, Any], runners: int, steps: int) -> Any:
     """The throughput-mode config of one parallel run (one training iteration of ``steps``)."""
-    from rsc_policy.config import StrategyAgentConfig
+    from rsc_policy.rllib.config import StrategyAgentConfig
 
     return (
         StrategyAgentConfig()
@@ -172,7 +172,7 @@ def par_config(s: BenchSettings, train_cfg: dict[str, Any], runners: int, steps:
 def run_par(s: BenchSettings, train_cfg: dict[str, Any], runners: int, steps: int
             ) -> tuple[dict, Any]:
     """Train ``StrategyAgentAlgo`` with ``runners`` remote runners; measurements and algo."""
-    from rsc_policy.throughput import run_parallel
+    from rsc_policy.rllib.throughput import run_parallel
 
     res = run_parallel(par_config(s, train_cfg, runners, steps), steps, keep_algo=True)
     split = {k: float(res.time_split_s.get(k, 0.0))
@@ -195,8 +195,8 @@ def _measured(label: str, runners: int, envs: int, steps: int, updates: int, wal
 def evaluate_trained(source: Any, s: BenchSettings, val_cfg: dict[str, Any], out: Path,
                      name: str) -> dict[str, Any]:
     """Export ``source`` (agent or algo) to ``out/policies/name``, reload it, evaluate greedily."""
-    from rsc_policy.evaluate import evaluate
-    from rsc_policy.export import export_policy, load_policy
+    from rsc_policy.agent.export import export_policy, load_policy
+    from rsc_policy.evaluation.episode import evaluate
 
     directory = export_policy(source, out / "policies" / name,
                               env_config={k: v for k, v in val_cfg.items() if k != "df"})

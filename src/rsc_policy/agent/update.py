@@ -1,152 +1,14 @@
-"""The learning rule shared by both trainers: network, epsilon schedule, exploration, update.
-
-Everything that decides *what* the agent does lives here, so the plain sequential loop
-(:mod:`rsc_policy.sequential`) and the RLlib algorithm (:mod:`rsc_policy.algorithm`) cannot
-drift apart. No Ray import.
-
-How the random streams line up by design
-----------------------------------------
-There is no shared global RNG anywhere; each source of randomness is dedicated and keyed:
-
-* **Weight init** -- :func:`build_qnet` draws PyTorch's default initialisation inside
-  ``torch.random.fork_rng`` after ``torch.manual_seed(seed)``: the same seed gives the same
-  weights in any process, whatever else consumed torch's global generator before.
-  The target network is an exact copy.
-* **Exploration** -- the draw for one action selection is a pure function of
-  ``(seed, runner_index, t, env_index)`` (:func:`exploration_draw`, a splitmix64 hash), where
-  ``t`` is the global number of actions selected so far. The sequential agent passes its
-  selection counter; RLlib passes ``t`` to ``_forward_exploration`` (the runner's global env
-  step count, which the algorithm keeps equal to the number of steps taken). No stream
-  state exists, so RLlib's extra, discarded forward pass on each terminal observation (same
-  ``t`` as the next real selection) cannot shift later draws.
-* **Epsilon** -- :class:`EpsilonSchedule` precomputes the exact repeated-multiplication
-  sequence of the spec (multiply by ``decay`` after every selection while ``eps > eps_min``),
-  so ``epsilon(t)`` is bit-identical in both trainers and in every runner.
-* **Replay sampling** -- :class:`rsc_policy.replay.ReplayMemory` owns a
-  ``np.random.Generator`` seeded from ``seed``; both trainers add the same transitions in
-  the same order and call ``sample`` at the same moments, so they draw the same batches.
-* **Learning** -- :class:`DQNUpdate` is the one implementation of the learning step.
-"""
+"""The fast learning step: the DQN update of :mod:`rsc_policy.agent.loss` written out by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-N_ACTIONS = 3
-HIDDEN = 64
-
-# ----------------------------------------------------------------------------- network
-
-
-def build_qnet(obs_dim: int, n_actions: int = N_ACTIONS, seed: int = 0, hidden: int = HIDDEN
-               ) -> nn.Sequential:
-    """``Linear(obs,64)-ReLU-Linear(64,64)-ReLU-Linear(64,n)``, PyTorch default init.
-
-    The initialisation is drawn from torch's generator seeded with ``seed`` inside
-    ``fork_rng``, so it neither depends on nor disturbs the global torch RNG state.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Sequential(
-            nn.Linear(obs_dim, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, n_actions),
-        )
-
-
-def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
-    """The ``nn.Linear`` layers of a Q-net, in order."""
-    return [m for m in net if isinstance(m, nn.Linear)]
-
-
-@torch.no_grad()
-def copy_weights(dst: nn.Module, src: nn.Module) -> None:
-    """In-place copy of all parameters of ``src`` into ``dst`` (same architecture)."""
-    torch._foreach_copy_(list(dst.parameters()), list(src.parameters()))
-
-
-@torch.inference_mode()
-def greedy_actions(net: nn.Module, obs: Tensor) -> Tensor:
-    """``argmax_a Q(s, a)`` per row; ties resolve to the first index (torch.argmax)."""
-    return net(obs).argmax(dim=1)
-
-
-# ----------------------------------------------------------------------------- epsilon
-
-
-class EpsilonSchedule:
-    """``epsilon(k)``: epsilon in force at the ``k``-th action selection (0-based).
-
-    The spec multiplies epsilon by ``decay`` after every selection while
-    ``epsilon > eps_min``; the values are precomputed by exactly that repeated
-    multiplication (in float64, as Python floats), so any process computing ``epsilon(k)``
-    gets the same bits as a loop that multiplies as it goes.
-    """
-
-    def __init__(self, epsilon: float = 1.0, decay: float = 0.995, eps_min: float = 0.01,
-                 max_len: int = 10_000_000) -> None:
-        values = [float(epsilon)]
-        eps = float(epsilon)
-        while eps > eps_min and len(values) < max_len:
-            eps *= decay
-            values.append(eps)
-        self.values: tuple[float, ...] = tuple(values)
-        self.final = values[-1]
-
-    def __call__(self, k: int) -> float:
-        return self.values[k] if k < len(self.values) else self.final
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
-# -------------------------------------------------------------------------- exploration
-
-_MASK64 = (1 << 64) - 1
-_TWO_M53 = 2.0**-53
-
-
-def _splitmix64(z: int) -> int:
-    z = (z + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
-def exploration_draw(seed: int, runner_index: int, t: int, env_index: int = 0,
-                     n_actions: int = N_ACTIONS) -> tuple[float, int]:
-    """``(u, random_action)`` for one selection, a pure function of its key.
-
-    ``u`` is uniform in [0, 1) (53 bits) and decides "explore if ``u < epsilon``";
-    ``random_action`` is uniform over ``n_actions`` (modulo bias < 1e-18). splitmix64 is a
-    counter-based hash with good avalanche; about 2 µs per call, no generator object.
-    """
-    h = _splitmix64(_splitmix64(_splitmix64(_splitmix64(seed & _MASK64) ^ runner_index) ^ t)
-                    ^ env_index)
-    return (h >> 11) * _TWO_M53, _splitmix64(h) % n_actions
-
-
-def epsilon_greedy(greedy: Sequence[int], epsilon: float, seed: int, runner_index: int,
-                   t: int, n_actions: int = N_ACTIONS) -> list[int]:
-    """Epsilon-greedy for a batch of rows, row ``j`` keyed on ``(seed, runner_index, t, j)``.
-
-    ``greedy`` holds each row's greedy action.
-    """
-    out = []
-    for j, g in enumerate(greedy):
-        u, a = exploration_draw(seed, runner_index, t, j, n_actions)
-        out.append(a if u < epsilon else int(g))
-    return out
-
-
-# ----------------------------------------------------------------------------- learning
+from rsc_policy.agent.network import linear_layers
 
 
 def transition_width(obs_dim: int) -> int:
@@ -298,18 +160,6 @@ class DQNUpdate:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.num_updates = int(state["num_updates"])
-
-
-def td_loss(q: nn.Module, target: nn.Module, batch: Tensor, gamma: float) -> Tensor:
-    """The loss of :class:`DQNUpdate` written for autograd (RLlib's generic loss path)."""
-    obs_dim = linear_layers(q)[0].in_features  # type: ignore[arg-type]
-    d = obs_dim
-    s, s2 = batch[:, :d], batch[:, d : 2 * d]
-    a, r, done = batch[:, 2 * d : 2 * d + 1], batch[:, 2 * d + 1 : 2 * d + 2], batch[:, -1:]
-    with torch.no_grad():
-        y = r + gamma * target(s2).amax(dim=1, keepdim=True) * (1.0 - done)
-    q_sa = q(s).gather(1, a.long())
-    return torch.nn.functional.mse_loss(q_sa, y)
 
 
 def as_batch_tensor(rows: np.ndarray) -> Tensor:

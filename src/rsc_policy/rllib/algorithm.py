@@ -1,6 +1,6 @@
 """``StrategyAgentAlgo``: sampling, its own replay memory, learning, weight sync.
 
-Two ways to run one algorithm (see :class:`rsc_policy.config.StrategyAgentConfig`):
+Two ways to run one algorithm (see :class:`rsc_policy.rllib.config.StrategyAgentConfig`):
 
 * **exact** -- the local env runner steps its one env once, the transition goes into the
   replay memory, then (memory > batch_size) one learning step runs in the local learner, and
@@ -33,9 +33,10 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.typing import StateDict
 
-from rsc_policy.config import StrategyAgentConfig
-from rsc_policy.core import EpsilonSchedule, copy_weights
-from rsc_policy.replay import ReplayMemory
+from rsc_policy.agent.network import copy_weights
+from rsc_policy.agent.replay import ReplayMemory
+from rsc_policy.agent.schedule import EpsilonSchedule
+from rsc_policy.rllib.config import StrategyAgentConfig
 
 ALGO_STATE = "rsc_strategy_agent"
 NUM_LEARNING_STEPS_LIFETIME = "num_learning_steps_lifetime"
@@ -396,6 +397,11 @@ class StrategyAgentAlgo(Algorithm):
                 self._db_pool.shutdown(wait=True)
                 self._db.close()
         super().cleanup()
+
+    @property
+    def num_learning_steps(self) -> int:
+        """Learning steps taken so far (the target-sync counter)."""
+        return int(self._learner.dqn.num_updates)
 
     def pop_episode_returns(self) -> list[float]:
         """Returns of the episodes finished since the last call (all runners)."""

@@ -2,7 +2,7 @@
 
 One env, no Ray. Every parity test and the ``seq-vs-par`` benchmark compare against this.
 The learning rule itself (network, epsilon, exploration draw, update) comes from
-:mod:`rsc_policy.core`, the same code the RLlib algorithm runs.
+:mod:`rsc_policy.agent`, the same code the RLlib algorithm runs.
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rsc_policy.core import (
-    N_ACTIONS,
-    DQNUpdate,
-    EpsilonSchedule,
-    build_qnet,
-    exploration_draw,
-)
-from rsc_policy.replay import ReplayMemory
+from rsc_policy.agent.exploration import exploration_draw
+from rsc_policy.agent.network import N_ACTIONS, build_qnet
+from rsc_policy.agent.replay import ReplayMemory
+from rsc_policy.agent.schedule import EpsilonSchedule
+from rsc_policy.agent.update import DQNUpdate
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,16 @@ from ray.rllib.core.rl_module.apis import InferenceOnlyAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
-from rsc_policy.core import EpsilonSchedule, build_qnet, epsilon_greedy
+from rsc_policy.agent.exploration import epsilon_greedy
+from rsc_policy.agent.network import build_qnet
+from rsc_policy.agent.schedule import EpsilonSchedule
 
 QF_PREDS = "qf_preds"
 
 
 class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
-    """``q`` (the Q-net of :func:`rsc_policy.core.build_qnet`) and ``target`` (learner only).
+    """``q`` (the Q-net of :func:`rsc_policy.agent.network.build_qnet`) and ``target``
+    (learner only).
 
     ``model_config`` keys: ``seed`` (weight init and exploration key), ``epsilon``,
     ``epsilon_decay``, ``epsilon_min``. ``runner_index`` is set by the algorithm on every
@@ -49,7 +52,7 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs: Any
                              ) -> dict[str, Any]:
         """Epsilon-greedy with ``epsilon(t)``; row ``j``'s draw is keyed on
-        ``(seed, runner_index, t, j)`` (see :mod:`rsc_policy.core`)."""
+        ``(seed, runner_index, t, j)`` (see :mod:`rsc_policy.agent.exploration`)."""
         with torch.no_grad():
             greedy = self.q(batch[Columns.OBS]).argmax(dim=1).tolist()
         actions = epsilon_greedy(greedy, self.schedule(int(t)), self.seed, self.runner_index,

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from rsc_policy.config import StrategyAgentConfig
-from rsc_policy.sequential import train_sequential
+from rsc_policy.agent.sequential import train_sequential
+from rsc_policy.rllib.config import StrategyAgentConfig
 
 
 @dataclass
@@ -58,7 +58,7 @@ def run_parallel(config: StrategyAgentConfig, env_steps: int, *, keep_algo: bool
         for key in split:
             split[key] += float(result.get("timers", {}).get(key, 0.0))
     wall = time.perf_counter() - start
-    steps = algo._learner.dqn.num_updates
+    steps = algo.num_learning_steps
     mode = "exact" if config.exact else f"throughput({config.num_env_runners}x" \
         f"{config.num_envs_per_env_runner})"
     out = RunResult(mode, algo.global_env_steps, steps, wall, build, split, iterations,
@@ -76,7 +76,7 @@ def run_sequential(env_config: Any, env_steps: int, *, seed: int = 0, **agent_pa
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m rsc_policy.throughput [env_steps]``: sequential vs exact vs throughput."""
+    """``python -m rsc_policy.rllib.throughput [env_steps]``: sequential vs exact vs throughput."""
     import json
     import sys
 

@@ -23,7 +23,8 @@ METRICS = (
 
 
 def report_row(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The report's columns (:data:`METRICS`) from :func:`rsc_policy.evaluate.run_episode`."""
+    """The report's columns (:data:`METRICS`) from
+    :func:`rsc_policy.evaluation.episode.run_episode`."""
     return {"pnl": metrics["pnl"], "return_pct": 100 * metrics["return"],
             "sharpe_ratio": metrics["sharpe"], "max_drawdown": metrics["max_drawdown"],
             "win_rate": metrics["win_rate"], "trades": int(metrics["trades"])}

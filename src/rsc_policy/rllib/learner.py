@@ -11,18 +11,18 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, ParamDict, StateDict, TensorType
 
-from rsc_policy.core import DQNUpdate
+from rsc_policy.agent.update import DQNUpdate
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
-    from rsc_policy.replay import ReplayMemory
+    from rsc_policy.agent.replay import ReplayMemory
 
 NUM_LEARNING_STEPS = "num_learning_steps"
 
 
 class StrategyLearner(TorchLearner):
-    """``TorchLearner`` whose learning step is :class:`rsc_policy.core.DQNUpdate`.
+    """``TorchLearner`` whose learning step is :class:`rsc_policy.agent.update.DQNUpdate`.
 
     Two entry points, same maths:
 

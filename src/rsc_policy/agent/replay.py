@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rsc_policy.core import transition_width
+from rsc_policy.agent.update import transition_width
 
 
 class ReplayMemory:

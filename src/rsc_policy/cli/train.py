@@ -17,16 +17,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rsc_db import DatabaseUnavailable, RunLogger, install_sigterm_handler
 from rsc_db.logger import new_run_id
 from rsc_env import MarketDataError, TradingEnv
-from rsc_policy.cli_common import UserError, load_periods, start_ray
-from rsc_policy.cli_config import TrainSettings, load_settings
-from rsc_policy.cli_report import (
+from rsc_policy.cli.common import UserError, load_periods, start_ray
+from rsc_policy.cli.report import (
     markdown_table,
     plot_equity,
     plot_throughput,
     plot_training,
     report_row,
 )
-from rsc_policy.evaluate import greedy_act, run_episode
+from rsc_policy.cli.settings import TrainSettings, load_settings
+from rsc_policy.evaluation.episode import greedy_act, run_episode
 
 console = Console()
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -142,7 +142,7 @@ def _progress() -> Progress:
 
 
 def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogger) -> dict:
-    from rsc_policy.sequential import train_sequential
+    from rsc_policy.agent.sequential import train_sequential
 
     agent_params = {k: v for k, v in settings.agent.items() if k != "updates_per_step"}
     returns: list[float] = []
@@ -283,7 +283,7 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
         "policy": load_policy(run_dir / "policy"), "env_steps": total - start_steps,
         "wall_s": wall, "episode_returns": returns, **_epsilon_curve(algo.schedule, total),
         "iteration_rates": rates, "checkpoint": str(ckpt),
-        "learning_steps": int(algo._learner.dqn.num_updates),
+        "learning_steps": algo.num_learning_steps,
     }  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsc_policy.core import HIDDEN, build_qnet, linear_layers
+from rsc_policy.agent.network import HIDDEN, build_qnet, linear_layers
 
 FORMAT = "rsc-policy/1"
 WEIGHTS_FILE = "qnet.pt"
@@ -51,11 +51,10 @@ def _qnet_of(source: Any) -> tuple[nn.Module, dict[str, Any]]:
     if hasattr(source, "memory") and hasattr(source, "q") and hasattr(source, "params"):
         return source.q, {"agent_params": dict(source.params.__dict__), "seed": source.seed}
     if hasattr(source, "learner_group"):  # StrategyAgentAlgo
-        from ray.rllib.core import DEFAULT_MODULE_ID
 
         cfg = source.config
         env_config = dict(cfg.env_config or {})
-        return source.learner_group._learner.module[DEFAULT_MODULE_ID].q, {
+        return source.get_module().q, {
             "agent_params": cfg.agent_params(), "seed": cfg.seed_or_zero,
             "env_config": env_config}
     raise TypeError(f"cannot export a policy from {type(source).__name__}")

@@ -1,0 +1,1 @@
+"""Command-line tools: rsc-train, rsc-bench and their shared pieces."""

@@ -1,0 +1,1 @@
+"""The RLlib plugin: config, algorithm, learner, RLModule (new API stack)."""
