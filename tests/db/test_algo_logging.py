@@ -54,7 +54,7 @@ def test_two_runner_run_logs_exactly_the_finished_episodes(ray_local, db_url):
         for _ in range(4):
             algo.train()
             returns += algo.pop_episode_returns()
-        run_id = algo._db.run_id
+        run_id = algo.db_run_id
     finally:
         algo.stop()
     eps = _db_episodes(db_url, run_id)
@@ -77,7 +77,7 @@ def test_db_rows_parity_sequential_vs_parallel(ray_local, tmp_path):
     algo = _config(par_url, **frozen).build_algo()
     try:
         algo.train()
-        par_run = algo._db.run_id
+        par_run = algo.db_run_id
     finally:
         algo.stop()
     n_par = len(_db_episodes(par_url, par_run))
@@ -119,7 +119,7 @@ def test_killed_runner_leaves_no_partial_or_duplicate_episode(ray_local, tmp_pat
         for _ in range(2):  # both runners, the restored one included, finish more episodes
             algo.train()
             returns += algo.pop_episode_returns()
-        run_id = algo._db.run_id
+        run_id = algo.db_run_id
     finally:
         algo.stop()
     eps = _db_episodes(url, run_id)

@@ -33,3 +33,14 @@ def rsc_env_name(ray_local) -> str:
     import rsc_policy
 
     return rsc_policy.register_env()
+
+
+@pytest.fixture(scope="session")
+def learner_of():
+    """``learner_of(algo)``: the algorithm's local learner object (``num_learners=0``), reached
+    through LearnerGroup's public ``foreach_learner``."""
+
+    def get(algo):
+        return next(iter(algo.learner_group.foreach_learner(lambda learner: learner))).get()
+
+    return get

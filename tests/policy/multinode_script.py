@@ -34,7 +34,7 @@ def main(env_config_json: str) -> None:
             lambda r: ray.get_runtime_context().get_node_id(), local_env_runner=False)
         print(json.dumps({"runner_nodes": nodes, "cluster_nodes": len(ray.nodes()),
                           "env_steps": algo.global_env_steps,
-                          "learning_steps": algo.learner_group._learner.dqn.num_updates}))
+                          "learning_steps": algo.num_learning_steps}))
         algo.stop()
     finally:
         ray.shutdown()

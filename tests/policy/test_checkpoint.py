@@ -22,13 +22,14 @@ def _config(env_name, env_config):
             .debugging(seed=5))
 
 
-def _state(algo):
-    learner = algo.learner_group._learner
+def _state(algo, learner_of):
+    learner = learner_of(algo)
     module = learner.module[DEFAULT_MODULE_ID]
     return module.q.state_dict(), module.target.state_dict(), learner
 
 
-def test_save_restore_continues_like_uninterrupted(rsc_env_name, train_env_config, tmp_path):
+def test_save_restore_continues_like_uninterrupted(rsc_env_name, train_env_config, tmp_path,
+                                                  learner_of):
     straight = _config(rsc_env_name, train_env_config).build_algo()
     first = _config(rsc_env_name, train_env_config).build_algo()
     try:
@@ -42,12 +43,13 @@ def test_save_restore_continues_like_uninterrupted(rsc_env_name, train_env_confi
     restored = Algorithm.from_checkpoint(path)
     try:
         assert restored.global_env_steps == 2 * EPISODE_LEN
-        assert restored.learner_group._learner.dqn.num_updates == 2 * EPISODE_LEN - 32
-        assert len(restored.memory) == 300
+        assert learner_of(restored).dqn.num_updates == 2 * EPISODE_LEN - 32
+        assert restored.num_learning_steps == 2 * EPISODE_LEN - 32
+        assert len(learner_of(restored).memory) == 300
         for _ in range(2):
             restored.train()
-        q_a, t_a, learner_a = _state(straight)
-        q_b, t_b, learner_b = _state(restored)
+        q_a, t_a, learner_a = _state(straight, learner_of)
+        q_b, t_b, learner_b = _state(restored, learner_of)
         for name in q_a:
             torch.testing.assert_close(q_a[name], q_b[name], rtol=0, atol=0)
             torch.testing.assert_close(t_a[name], t_b[name], rtol=0, atol=0)
@@ -55,8 +57,9 @@ def test_save_restore_continues_like_uninterrupted(rsc_env_name, train_env_confi
         opt_a = learner_a.dqn.optimizer.state[learner_a.dqn.params]
         opt_b = learner_b.dqn.optimizer.state[learner_b.dqn.params]
         assert torch.equal(opt_a["exp_avg_sq"], opt_b["exp_avg_sq"])
-        assert np.array_equal(straight.memory.rows, restored.memory.rows)
-        assert straight.memory.rng.bit_generator.state == restored.memory.rng.bit_generator.state
+        mem_a, mem_b = learner_a.memory, learner_b.memory
+        assert np.array_equal(mem_a.rows, mem_b.rows)
+        assert mem_a.rng.bit_generator.state == mem_b.rng.bit_generator.state
         assert straight.global_env_steps == restored.global_env_steps == 4 * EPISODE_LEN
 
         export_policy(restored, tmp_path / "policy")
@@ -65,7 +68,7 @@ def test_save_restore_continues_like_uninterrupted(rsc_env_name, train_env_confi
         assert policy.metadata["agent_params"]["memory_size"] == 300
         obs = np.random.default_rng(1).standard_normal((16, 102)).astype(np.float32)
         with torch.no_grad():
-            expected = restored.learner_group._learner.module[DEFAULT_MODULE_ID].q(
+            expected = learner_b.module[DEFAULT_MODULE_ID].q(
                 torch.from_numpy(obs)).argmax(1).numpy()
         assert np.array_equal(policy.act_batch(obs), expected)
         assert [policy.act(o) for o in obs] == expected.tolist()

@@ -12,7 +12,8 @@ def test_defaults_are_the_agents():
     assert cfg.agent_params() == {
         "learning_rate": 1e-3, "gamma": 0.95, "epsilon": 1.0, "epsilon_decay": 0.995,
         "epsilon_min": 0.01, "memory_size": 2000, "batch_size": 32, "target_update_freq": 100}
-    assert cfg.updates_per_step == 1.0 and cfg.exact is True
+    assert cfg.updates_per_step == 1.0 and cfg.exact == "auto" and cfg.is_exact
+    assert cfg.lr == cfg.learning_rate == 1e-3 and cfg.grad_clip is None
     assert cfg.framework_str == "torch" and cfg.enable_rl_module_and_learner
     assert cfg.num_env_runners == 0 and cfg.get_rollout_fragment_length() == 1
 
@@ -40,7 +41,13 @@ def test_builder_style_sets_parameters():
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
-    ({"learning_rate": 0.0}, "learning_rate"),
+    ({"learning_rate": 0.0}, "lr"),
+    ({"lr": -1.0}, "lr"),
+    ({"lr": [[0, 1e-3], [1000, 1e-4]]}, "schedules are not supported"),
+    ({"grad_clip": -1.0}, "grad_clip"),
+    ({"td_error_loss_fn": "l1"}, "td_error_loss_fn"),
+    ({"num_epochs": 3}, "num_epochs"),
+    ({"train_batch_size_per_learner": 64}, "use batch_size"),
     ({"gamma": 1.5}, "gamma"),
     ({"epsilon": -0.1}, "epsilon"),
     ({"epsilon_decay": 0.0}, "epsilon_decay"),
@@ -57,9 +64,64 @@ def test_validation_names_the_parameter(kwargs, name):
         StrategyAgentConfig().training(**kwargs).validate()
 
 
-def test_exact_mode_rejects_parallel_settings():
+def test_exact_true_rejects_parallel_settings():
     with pytest.raises(ValueError, match="num_env_runners"):
-        StrategyAgentConfig().env_runners(num_env_runners=2).validate()
+        StrategyAgentConfig().training(exact=True).env_runners(num_env_runners=2).validate()
     with pytest.raises(ValueError, match="rollout_fragment_length"):
-        StrategyAgentConfig().env_runners(rollout_fragment_length=4).validate()
+        StrategyAgentConfig().training(exact=True).env_runners(
+            rollout_fragment_length=4).validate()
     StrategyAgentConfig().training(exact=False).env_runners(num_env_runners=2).validate()
+
+
+def test_auto_is_exact_only_in_the_parity_configuration():
+    from rsc_policy.rllib.config import AUTO_FRAGMENT
+
+    plain = StrategyAgentConfig().env_runners(num_env_runners=2)
+    plain.validate()  # the plainest parallel config is valid: throughput mode
+    assert not plain.is_exact and plain.get_rollout_fragment_length(1) == AUTO_FRAGMENT
+    assert not StrategyAgentConfig().env_runners(num_envs_per_env_runner=4).is_exact
+    assert not StrategyAgentConfig().env_runners(rollout_fragment_length=8).is_exact
+    assert StrategyAgentConfig().env_runners(rollout_fragment_length=1).is_exact
+
+
+def test_lr_is_rllibs_name_and_learning_rate_its_alias():
+    assert StrategyAgentConfig().training(lr=0.5).learning_rate == 0.5
+    assert StrategyAgentConfig().training(learning_rate=0.2).lr == 0.2
+    assert StrategyAgentConfig().training(lr=0.3).agent_params()["learning_rate"] == 0.3
+    with pytest.raises(ValueError, match="disagree"):
+        StrategyAgentConfig().training(lr=0.1, learning_rate=0.2)
+
+
+@pytest.mark.parametrize(("model_config", "name"), [
+    ({"conv_filters": [[16, 4, 2]]}, "conv_filters"),
+    ({"use_lstm": True}, "use_lstm"),
+    ({"fcnet_hiddens": [64, 0]}, "fcnet_hiddens"),
+    ({"fcnet_activation": "gelu2"}, "fcnet_activation"),
+])
+def test_model_config_keys_the_network_does_not_use_are_refused(model_config, name):
+    with pytest.raises(ValueError, match=name):
+        StrategyAgentConfig().rl_module(model_config=model_config).validate()
+
+
+def test_default_model_config_dataclass_is_honoured_not_refused():
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    cfg = StrategyAgentConfig().rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[32]))
+    cfg.validate()
+    assert cfg.model_config["fcnet_hiddens"] == [32]
+    with pytest.raises(ValueError, match="use_lstm"):
+        StrategyAgentConfig().rl_module(
+            model_config=DefaultModelConfig(use_lstm=True)).validate()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"num_learners": 2}, "num_learners"),
+    ({"num_learners": 1, "num_gpus_per_learner": 1}, "CUDA"),
+])
+def test_learner_settings_that_cannot_be_honoured_are_refused(kwargs, match):
+    import torch
+
+    if torch.cuda.is_available() and match == "CUDA":
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(ValueError, match=match):
+        StrategyAgentConfig().learners(**kwargs).validate()

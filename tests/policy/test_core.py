@@ -60,9 +60,9 @@ def test_exploration_draw_is_keyed_and_uniform():
     acts = np.bincount([d[1] for d in draws], minlength=3) / len(draws)
     assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
     assert np.all(np.abs(acts - 1 / 3) < 0.015)
-    assert epsilon_greedy([2, 2], 0.0, 1, 0, 9) == [2, 2]
-    assert epsilon_greedy([2, 2], 1.0, 1, 0, 9) == [exploration_draw(1, 0, 9, j)[1]
-                                                     for j in range(2)]
+    assert epsilon_greedy([2, 2], 0.0, 1, 0, 9).tolist() == [2, 2]
+    assert epsilon_greedy([2, 2], 1.0, 1, 0, 9).tolist() == [exploration_draw(1, 0, 9, j)[1]
+                                                              for j in range(2)]
 
 
 def test_manual_update_matches_autograd_and_torch_adam():

@@ -21,21 +21,22 @@ SEED = 21
 class RecordingLearner(StrategyLearner):
     """Keeps every loss the fast learning path returns."""
 
-    def learn_from_replay(self, memory, num_steps, batch_size):
-        losses = super().learn_from_replay(memory, num_steps, batch_size)
+    def learn(self, num_steps):
+        losses = super().learn(num_steps)
         self.__dict__.setdefault("loss_log", []).extend(losses)
         return losses
 
 
 class RecordingModule(StrategyQModule):
-    """Keeps the ``t`` of every exploration forward pass RLlib makes."""
+    """Keeps the ``t`` and the exploration key of every exploration forward pass."""
 
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs: Any):
         self.__dict__.setdefault("t_log", []).append(int(t))
+        self.__dict__.setdefault("key_log", []).append(self.exploration_key(t))
         return super()._forward_exploration(batch, t=t, **kwargs)
 
 
-def test_parity_exact_mode_equals_sequential(rsc_env_name, train_env_config):
+def test_parity_exact_mode_equals_sequential(rsc_env_name, train_env_config, learner_of):
     episode_len = 251  # 2015 slice
     iterations, per_iter = 4, 130  # 520 steps: two full episodes and part of a third
     config = (StrategyAgentConfig()
@@ -55,11 +56,11 @@ def test_parity_exact_mode_equals_sequential(rsc_env_name, train_env_config):
                                target_update_freq=50)
         assert len(seq.episodes) == 2 and n > 2 * episode_len
 
-        mem = algo.memory.transitions()  # memory_size 2000 > n: every transition, in order
+        learner = learner_of(algo)
+        mem = learner.memory.transitions()  # memory_size 2000 > n: every transition, in order
         assert np.array_equal(mem["actions"], seq.actions)
         assert np.array_equal(mem["rewards"], seq.rewards.astype(np.float32))
         assert mem["dones"].sum() == 2
-        learner = algo.learner_group._learner
         seq_losses = [x for x in seq.losses if x is not None]
         assert learner.loss_log == seq_losses and len(seq_losses) == n - 32
         q = learner.module[DEFAULT_MODULE_ID]
@@ -68,15 +69,17 @@ def test_parity_exact_mode_equals_sequential(rsc_env_name, train_env_config):
             assert torch.equal(value, seq.state_dict[name])  # in fact bit-identical
         for name, value in q.target.state_dict().items():
             assert torch.equal(value, seq.target_state_dict[name])
-        assert learner.dqn.num_updates == seq.num_updates
+        assert learner.dqn.num_updates == seq.num_updates == algo.num_learning_steps
 
-        # `t` seen by the module is the sequential selection index. At each episode end
-        # RLlib makes one extra pass on the terminal obs with the next step's `t` (discarded).
-        t_log = algo.env_runner_group.local_env_runner.module.t_log
+        # `t` and the exploration key seen by the module are the sequential selection index.
+        # At each episode end RLlib makes one extra pass on the terminal obs with the next
+        # step's `t` and key (its draw is discarded).
+        module = algo.env_runner_group.local_env_runner.module
         ends = [episode_len, 2 * episode_len]
         expected = sorted(list(range(n)) + ends)
-        assert t_log == expected
-        assert result["epsilon"] == seq.agent.epsilon
+        assert module.t_log == expected
+        assert module.key_log == expected
+        assert result["rsc"]["epsilon"] == seq.agent.epsilon
         returns = algo.pop_episode_returns()
         assert returns == [e["total_reward"] for e in seq.episodes] and len(returns) == 2
         assert algo.pop_episode_returns() == []

@@ -18,23 +18,26 @@ def _throughput_config(env_name, env_config, *, steps=400, seed=3):
             .debugging(seed=seed))
 
 
-def test_throughput_mode_learns_at_the_configured_ratio(rsc_env_name, train_env_config):
+def test_throughput_mode_learns_at_the_configured_ratio(rsc_env_name, train_env_config,
+                                                       learner_of):
     algo = _throughput_config(rsc_env_name, train_env_config).build_algo()
     try:
         result = algo.train()
         steps = algo.global_env_steps
         assert steps >= 400
         # updates_per_step=1.0: one learning step per transition beyond the first batch_size
-        assert algo.learner_group._learner.dqn.num_updates == steps - 32
-        assert len(algo.memory) == steps
+        learner = learner_of(algo)
+        assert learner.dqn.num_updates == algo.num_learning_steps == steps - 32
+        assert len(learner.memory) == steps
         assert sorted(algo.env_runner_group.foreach_env_runner(
             lambda r: r.module.runner_index, local_env_runner=False)) == [1, 2]
-        assert 0.01 < result["epsilon"] < 1.0
-        assert result["learners"]["num_learning_steps_lifetime"] == steps - 32
+        assert 0.01 < result["rsc"]["epsilon"] < 1.0
+        assert result["learners"]["__all_modules__"]["num_learning_steps_lifetime"] == steps - 32
         assert {"sample_s", "learn_step_s", "sync_s"} <= set(result["timers"])
+        assert result["rsc"]["policy_lag"] >= 0
         assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 400
         # runners explore differently: the two runners' actions are not identical
-        acts = algo.memory.transitions()["actions"]
+        acts = learner.memory.transitions()["actions"]
         assert len(set(acts.tolist())) == 3
     finally:
         algo.stop()
@@ -47,7 +50,7 @@ def test_throughput_mode_half_ratio(rsc_env_name, train_env_config):
     try:
         algo.train()
         eligible = algo.global_env_steps - 32
-        assert algo.learner_group._learner.dqn.num_updates in (eligible // 2, eligible // 2 + 1)
+        assert algo.num_learning_steps in (eligible // 2, eligible // 2 + 1)
     finally:
         algo.stop()
 
@@ -82,7 +85,7 @@ def test_killed_env_runner_is_restored(rsc_env_name, train_env_config):
 def test_tune_grid_search_two_trials(rsc_env_name, train_env_config, tmp_path):
     config = (StrategyAgentConfig()
               .environment(rsc_env_name, env_config=train_env_config)
-              .training(learning_rate=tune.grid_search([1e-3, 5e-4]))
+              .training(lr=tune.grid_search([1e-3, 5e-4]))
               .reporting(min_sample_timesteps_per_iteration=64)
               .debugging(seed=0))
     tuner = tune.Tuner(
@@ -93,8 +96,8 @@ def test_tune_grid_search_two_trials(rsc_env_name, train_env_config, tmp_path):
     )
     results = tuner.fit()
     assert len(results) == 2 and not results.errors
-    lrs = sorted(r.config["learning_rate"] for r in results)
+    lrs = sorted(r.config["lr"] for r in results)
     assert lrs == [5e-4, 1e-3]
     for r in results:
         assert r.metrics["training_iteration"] == 2
-        assert r.metrics["global_env_steps"] == 128
+        assert r.metrics["rsc"]["global_env_steps"] == 128

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from rsc_policy.agent.network import N_ACTIONS
 
 _MASK64 = (1 << 64) - 1
@@ -30,14 +32,35 @@ def exploration_draw(seed: int, runner_index: int, t: int, env_index: int = 0,
     return (h >> 11) * _TWO_M53, _splitmix64(h) % n_actions
 
 
-def epsilon_greedy(greedy: Sequence[int], epsilon: float, seed: int, runner_index: int,
-                   t: int, n_actions: int = N_ACTIONS) -> list[int]:
+_U64 = np.uint64
+
+
+def _splitmix64_array(z: np.ndarray) -> np.ndarray:
+    """:func:`_splitmix64` over a ``uint64`` array (numpy wraps modulo 2**64, as the mask does)."""
+    z = z + _U64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def exploration_draws(seed: int, runner_index: int, t: int, n: int, n_actions: int = N_ACTIONS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`exploration_draw` for env indices ``0 .. n-1`` at once (bit-identical).
+
+    The first three hash levels are one scalar key; the last level runs over the batch.
+    """
+    base = _splitmix64(_splitmix64(_splitmix64(seed & _MASK64) ^ runner_index) ^ (t & _MASK64))
+    h = _splitmix64_array(np.arange(n, dtype=np.uint64) ^ _U64(base))
+    u = (h >> _U64(11)).astype(np.float64) * _TWO_M53
+    return u, (_splitmix64_array(h) % _U64(n_actions)).astype(np.int64)
+
+
+def epsilon_greedy(greedy: Sequence[int] | np.ndarray, epsilon: float, seed: int,
+                   runner_index: int, t: int, n_actions: int = N_ACTIONS) -> np.ndarray:
     """Epsilon-greedy for a batch of rows, row ``j`` keyed on ``(seed, runner_index, t, j)``.
 
-    ``greedy`` holds each row's greedy action.
+    ``greedy`` holds each row's greedy action; returns the chosen actions (``int64``).
     """
-    out = []
-    for j, g in enumerate(greedy):
-        u, a = exploration_draw(seed, runner_index, t, j, n_actions)
-        out.append(a if u < epsilon else int(g))
-    return out
+    greedy = np.asarray(greedy, dtype=np.int64)
+    u, random_actions = exploration_draws(seed, runner_index, t, len(greedy), n_actions)
+    return np.where(u < epsilon, random_actions, greedy)

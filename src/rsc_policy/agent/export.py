@@ -54,7 +54,7 @@ def _qnet_of(source: Any) -> tuple[nn.Module, dict[str, Any]]:
 
         cfg = source.config
         env_config = dict(cfg.env_config or {})
-        return source.get_module().q, {
+        return source.policy_network(), {
             "agent_params": cfg.agent_params(), "seed": cfg.seed_or_zero,
             "env_config": env_config}
     raise TypeError(f"cannot export a policy from {type(source).__name__}")

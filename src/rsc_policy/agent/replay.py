@@ -29,6 +29,7 @@ class ReplayMemory:
         self._next = 0  # slot the next transition goes to
         self._size = 0
         self._out: np.ndarray | None = None
+        self.resized: tuple[int, int] | None = None  # (old, new) capacity of a restore
 
     def __len__(self) -> int:
         return self._size
@@ -104,8 +105,19 @@ class ReplayMemory:
                 "obs_dim": self.obs_dim, "rng": self.rng.bit_generator.state}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        if state["capacity"] != self.capacity or state["obs_dim"] != self.obs_dim:
-            raise ValueError("replay state has a different capacity or observation size")
-        self.rows[: len(state["rows"])] = state["rows"]
-        self._next, self._size = int(state["next"]), int(state["size"])
+        """Restore :meth:`get_state`. A state of another capacity is applied to this one: the
+        newest ``min(size, capacity)`` transitions are kept, oldest first (``resized`` tells)."""
+        if state["obs_dim"] != self.obs_dim:
+            raise ValueError(f"replay state holds observations of size {state['obs_dim']}, "
+                             f"this memory {self.obs_dim}")
         self.rng.bit_generator.state = state["rng"]
+        if state["capacity"] == self.capacity:
+            self.rows[: len(state["rows"])] = state["rows"]
+            self._next, self._size = int(state["next"]), int(state["size"])
+            return
+        size, cap = int(state["size"]), int(state["capacity"])
+        order = (int(state["next"]) - size + np.arange(size)) % cap  # oldest first
+        keep = state["rows"][order][-self.capacity :]
+        self.rows[: len(keep)] = keep
+        self._size, self._next = len(keep), len(keep) % self.capacity
+        self.resized = (cap, self.capacity)

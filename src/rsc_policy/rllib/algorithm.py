@@ -1,20 +1,20 @@
-"""``StrategyAgentAlgo``: sampling, its own replay memory, learning, weight sync.
+"""``StrategyAgentAlgo``: sampling, learning through the LearnerGroup, weight sync, logging.
 
 Two ways to run one algorithm (see :class:`rsc_policy.rllib.config.StrategyAgentConfig`):
 
 * **exact** -- the local env runner steps its one env once, the transition goes into the
-  replay memory, then (memory > batch_size) one learning step runs in the local learner, and
-  the runner's Q-net gets the new weights by a direct in-process tensor copy before the next
-  action. The runner's global step count is set to the number of steps taken, which is the
-  ``t`` RLlib passes to ``_forward_exploration``: the sequential agent's selection index.
-* **throughput** -- every remote runner always has one ``sample`` request in flight
-  (``foreach_env_runner_async``); each request carries the latest weights and the global step
-  count. While the runners sample, the driver ingests finished fragments and runs
-  ``updates_per_step`` learning steps per new transition inside the local learner.
+  learner's replay memory, then (memory > batch_size) one learning step runs, and the runner
+  gets the new weights before the next action. Bit-identical to ``train_sequential``.
+* **throughput** -- every remote runner always has one sample request in flight; each request
+  carries the latest weights (with RLlib's weights sequence number) and the global step count.
+  While the runners sample, the driver hands the new transitions and the learning steps they
+  make due to ``learner_group.update`` -- one call per round, many steps per call, on a local
+  learner (``num_learners=0``) or a remote learner actor (``num_learners=1``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,62 +23,35 @@ from typing import Any
 import numpy as np
 import ray
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.core import DEFAULT_MODULE_ID
-from ray.rllib.env.env_runner import EnvRunner
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
+    ALL_MODULES,
     ENV_RUNNER_RESULTS,
+    EPISODE_RETURN_MEAN,
+    EVALUATION_RESULTS,
     LEARNER_RESULTS,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_TRAINED_LIFETIME,
 )
-from ray.rllib.utils.typing import StateDict
+from ray.rllib.utils.typing import ResultDict, StateDict
 
 from rsc_policy.agent.network import copy_weights
-from rsc_policy.agent.replay import ReplayMemory
 from rsc_policy.agent.schedule import EpsilonSchedule
 from rsc_policy.rllib.config import StrategyAgentConfig
+from rsc_policy.rllib.learner import LEARNING_STEPS_OWED, StrategyLearner
+from rsc_policy.rllib.sampling import sample_on_runner, weights_state
 
 ALGO_STATE = "rsc_strategy_agent"
-NUM_LEARNING_STEPS_LIFETIME = "num_learning_steps_lifetime"
 SAMPLE_TAG = "rsc_sample"
 _MAX_PENDING_WRITES = 8
-
-
-def episodes_to_transitions(episodes: list[Any]) -> dict[str, np.ndarray]:
-    """Flatten RLlib episode chunks into transition arrays ``(s, a, r, s', done)``.
-
-    ``done`` marks the last step of a terminated or truncated episode.
-    """
-    obs, next_obs, actions, rewards, dones = [], [], [], [], []
-    for ep in episodes:
-        n = len(ep)
-        if n == 0:
-            continue
-        o = np.asarray(ep.get_observations(), dtype=np.float32)
-        obs.append(o[:-1])
-        next_obs.append(o[1:])
-        actions.append(np.asarray(ep.get_actions()))
-        rewards.append(np.asarray(ep.get_rewards(), dtype=np.float64))
-        d = np.zeros(n, dtype=bool)
-        d[-1] = ep.is_terminated or ep.is_truncated
-        dones.append(d)
-    if not actions:
-        return {"obs": np.zeros((0, 0), np.float32), "actions": np.zeros(0, np.int64),
-                "rewards": np.zeros(0), "next_obs": np.zeros((0, 0), np.float32),
-                "dones": np.zeros(0, bool)}
-    return {"obs": np.concatenate(obs), "actions": np.concatenate(actions),
-            "rewards": np.concatenate(rewards), "next_obs": np.concatenate(next_obs),
-            "dones": np.concatenate(dones)}
-
-
-def finished_episode_returns(runner: EnvRunner, episodes: list[Any]) -> list[float]:
-    """Full returns of the episodes that ended in ``episodes`` (earlier chunks included).
-
-    Call before ``runner.get_metrics()``, which forgets the earlier chunks.
-    """
-    chunks = runner._ongoing_episodes_for_metrics
-    return [float(ep.get_return() + sum(c.get_return() for c in chunks.get(ep.id_, ())))
-            for ep in episodes if ep.is_done]
+#: Metrics under ``results["rsc"]``, present from the first iteration (NaN until defined).
+RSC_RESULTS = "rsc"
+DOCUMENTED_METRICS = (
+    "episode_return_mean", "episodes_total", "epsilon", "global_env_steps",
+    "num_learning_steps_lifetime", "loss", "replay_size", "policy_lag", "env_steps_per_s",
+)
 
 
 def describe_env_config(env_config: dict[str, Any]) -> dict[str, Any]:
@@ -89,33 +62,6 @@ def describe_env_config(env_config: dict[str, Any]) -> dict[str, Any]:
         out["df"] = {"rows": len(df), "first": str(df.index[0]), "last": str(df.index[-1]),
                      "columns": len(df.columns)}
     return out
-
-
-def finished_episode_infos(episodes: list[Any]) -> list[tuple[str, dict[str, Any]]]:
-    """``(episode id, terminal info)`` of each episode that ended in ``episodes``.
-
-    The terminal info holds the episode's summary and its whole per-step log, so the chunk
-    that ends an episode is enough to write all of it, whatever fragments came before.
-    """
-    return [(str(ep.id_), ep.get_infos(-1)) for ep in episodes if ep.is_done]
-
-
-def _remote_sample(runner: EnvRunner, weights: dict[str, Any] | None, global_steps: int,
-                   num_timesteps: int, with_infos: bool = False
-                   ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Runs on a remote env runner: take weights and ``t``, sample, return transitions."""
-    import torch
-
-    torch.set_num_threads(1)
-    runner.module.set_runner_index(runner.worker_index or 0)
-    if weights is not None:
-        runner.module.set_state(weights)
-    runner.num_env_steps_sampled_lifetime = int(global_steps)
-    episodes = runner.sample(num_timesteps=num_timesteps, explore=True)
-    tr = episodes_to_transitions(episodes)
-    tr["episode_returns"] = np.asarray(finished_episode_returns(runner, episodes))
-    tr["finished"] = finished_episode_infos(episodes) if with_infos else []
-    return tr, runner.get_metrics()
 
 
 class StrategyAgentAlgo(Algorithm):
@@ -134,190 +80,328 @@ class StrategyAgentAlgo(Algorithm):
 
         torch.set_num_threads(1)
         super().setup(config)
-        self._learner = self.learner_group._learner
-        if self._learner is None:
-            raise ValueError("StrategyAgentAlgo needs a local learner (num_learners=0)")
-        q = self._learner.module[DEFAULT_MODULE_ID].q
-        obs_dim = q[0].in_features
         cfg = self.config
-        self.memory = ReplayMemory(cfg.memory_size, obs_dim, seed=cfg.seed_or_zero)
         self.schedule = EpsilonSchedule(cfg.epsilon, cfg.epsilon_decay, cfg.epsilon_min)
-        self.global_env_steps = 0  # actions selected by all runners: the exploration `t`
-        self._owed_updates = 0.0
-        self._in_flight: set[int] = set()
+        self.global_env_steps = 0  # actions selected by all runners: epsilon's `t`
+        self._stored = 0  # transitions handed to the learner (the "memory > batch" rule)
+        self._owed = 0.0
+        self._runner_steps: dict[int, int] = {}  # per-runner exploration key counters
+        self._in_flight: dict[int, tuple[int, int]] = {}  # runner -> (seq no, learn steps)
+        self._needs_reset: set[int] = set()
+        self._failures: list[str] = []
+        self._seq_no = 1
+        self._weights: tuple[int, Any] | None = None  # (seq no, object ref)
+        self._learn_steps = 0
+        self._pending: list[dict[str, np.ndarray]] = []  # transitions not yet sent to learner
         self._episode_returns: list[float] = []
+        self._recent_returns: deque[float] = deque(maxlen=100)
+        self._episodes_total = 0
+        self._last_eval: dict[str, Any] | None = None
+        self._outcome = "completed"
+        # In exact mode with a local learner, steps go straight to the learner object (the
+        # in-process shortcut); otherwise through learner_group.update / get_state.
+        self._local_learner: StrategyLearner | None = None
+        if self.learner_group.is_local:
+            self._local_learner = next(iter(
+                self.learner_group.foreach_learner(lambda learner: learner))).get()
         self._db, self._db_owned = self._open_database()
         self._db_pool = ThreadPoolExecutor(1, thread_name_prefix="rsc-db") if self._db else None
         self._db_writes: deque[Future] = deque()
         self._finished: list[tuple[str, dict[str, Any]]] = []  # episodes waiting for the DB
-        runner = self.env_runner_group.local_env_runner
-        if runner is not None and runner.module is not None:
-            runner.module.set_runner_index(0)
-            copy_weights(runner.module.q, q)
+        self._push_weights_to_local_runner()
 
     # ------------------------------------------------------------------ training
     @override(Algorithm)
     def training_step(self) -> None:
-        if self.config.exact:
+        t0 = time.perf_counter()
+        steps_before = self.global_env_steps
+        if self.config.is_exact:
             self._training_step_exact()
         elif self.env_runner_group.num_remote_env_runners() == 0:
             self._training_step_local()
         else:
             self._training_step_async()
         self._write_finished()
-        self.metrics.log_value("epsilon", self.schedule(self.global_env_steps), window=1)
-        self.metrics.log_value("replay_size", len(self.memory), window=1)
-        self.metrics.log_value("global_env_steps", self.global_env_steps, window=1)
+        rate = (self.global_env_steps - steps_before) / max(time.perf_counter() - t0, 1e-9)
+        self._log_rsc("env_steps_per_s", rate)
+        self._log_rsc("epsilon", self.schedule(self.global_env_steps))
+        self._log_rsc("global_env_steps", self.global_env_steps)
+        self._log_rsc("episodes_total", self._episodes_total)
+        self._log_rsc("episode_return_mean", float(np.mean(self._recent_returns))
+                      if self._recent_returns else math.nan)
 
-    def _ingest(self, tr: dict[str, np.ndarray]) -> int:
-        """Store transitions; return how many learning steps they make due."""
-        n = len(tr["actions"])
-        if n == 0:
-            return 0
-        before = len(self.memory)
-        self.memory.add_batch(tr["obs"], tr["actions"], tr["rewards"], tr["next_obs"],
-                              tr["dones"])
-        # One learning step is due per stored transition that leaves the memory holding
-        # more than batch_size (the sequential rule), scaled by updates_per_step.
-        b = self.config.batch_size
-        eligible = max(0, n - max(0, b - before)) if self.memory.capacity > b else 0
-        self._owed_updates += eligible * self.config.updates_per_step
-        due = int(self._owed_updates)
-        self._owed_updates -= due
+    def _log_rsc(self, key: str, value: float) -> None:
+        self.metrics.log_value((RSC_RESULTS, key), value, window=1)
+
+    def _owed_steps(self, n: int) -> int:
+        """Learning steps made due by storing ``n`` more transitions: one per transition that
+        leaves the memory holding more than ``batch_size`` (the sequential rule), times
+        ``updates_per_step``."""
+        cfg = self.config
+        before = min(self._stored, cfg.memory_size)
+        self._stored += n
+        b = cfg.batch_size
+        eligible = max(0, n - max(0, b - before)) if cfg.memory_size > b else 0
+        self._owed += eligible * cfg.updates_per_step
+        due = int(self._owed)
+        self._owed -= due
         return due
 
+    def _ingest(self, result: dict[str, Any]) -> int:
+        """Take one sample result: queue its transitions, note finished episodes; return the
+        learning steps it makes due."""
+        tr = result["transitions"]
+        n = len(tr["actions"])
+        self.global_env_steps += n
+        returns = [r for r in result["returns"] if not math.isnan(r)]
+        self._episode_returns += returns
+        self._recent_returns.extend(returns)
+        self._episodes_total += len(result["returns"])
+        if self._db is not None:
+            self._finished += result["finished"]
+        if n == 0:
+            return 0
+        self._pending.append(tr)
+        return self._owed_steps(n)
+
     def _learn(self, num_steps: int) -> None:
-        if num_steps <= 0:
+        """Send the pending transitions and ``num_steps`` owed learning steps to the learner."""
+        if not self._pending and num_steps <= 0:
             return
         t0 = time.perf_counter()
-        losses = self._learner.learn_from_replay(self.memory, num_steps, self.config.batch_size)
-        self.metrics.log_value(("timers", "learn_s"), time.perf_counter() - t0, reduce="sum")
-        self.metrics.log_value((LEARNER_RESULTS, "loss"), float(np.mean(losses)))
-        self.metrics.log_value((LEARNER_RESULTS, NUM_LEARNING_STEPS_LIFETIME), num_steps,
-                               reduce="lifetime_sum")
+        cols = {k: np.concatenate([p[k] for p in self._pending]) for k in self._pending[0]} \
+            if self._pending else None
+        self._pending = []
+        if self._local_learner is not None and self.config.is_exact:
+            learner = self._local_learner
+            if cols is not None:
+                learner.add_transitions(cols)
+            losses = learner.learn(num_steps)
+            if losses:
+                self.metrics.log_value((LEARNER_RESULTS, DEFAULT_MODULE_ID, "loss"),
+                                       float(np.mean(losses)), window=1)
+            self.metrics.log_value((LEARNER_RESULTS, ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME),
+                                   num_steps * self.config.batch_size, reduce="lifetime_sum")
+        else:
+            batch = None if cols is None else MultiAgentBatch(
+                {DEFAULT_MODULE_ID: SampleBatch(cols)}, env_steps=len(cols["actions"]))
+            results = self.learner_group.update(
+                batch=batch, timesteps={LEARNING_STEPS_OWED: int(num_steps),
+                                        NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps})
+            self.metrics.aggregate(results, key=LEARNER_RESULTS)
+        self._learn_steps += num_steps
+        if num_steps:
+            self._seq_no += 1  # the weights changed
+        self.metrics.log_value(("timers", "learn_step_s"), time.perf_counter() - t0,
+                               reduce="sum")
 
-    def _log_sampled(self, n: int) -> None:
-        self.global_env_steps += n
+    def _weights_ref(self) -> Any:
+        """The learner's current inference weights in the object store (one put per version)."""
+        if self._weights is None or self._weights[0] != self._seq_no:
+            state = self.learner_group.get_state(
+                components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}", inference_only=True
+            )[COMPONENT_LEARNER][COMPONENT_RL_MODULE]
+            self._weights = (self._seq_no, ray.put(weights_state(state, self._seq_no)))
+        return self._weights[1]
+
+    def _push_weights_to_local_runner(self) -> None:
+        runner = self.env_runner_group.local_env_runner
+        if runner is None or runner.module is None:
+            return
+        if self._local_learner is not None:  # in-process copy
+            copy_weights(runner.module.q, self._local_learner.module[DEFAULT_MODULE_ID].q)
+        else:
+            runner.set_state(ray.get(self._weights_ref()))
+
+    def _sample_local(self, num_timesteps: int, with_metrics: bool = True) -> dict[str, Any]:
+        runner = self.env_runner_group.local_env_runner
+        result = sample_on_runner(runner, global_steps=self.global_env_steps,
+                                  key_base=self._runner_steps.get(0, 0),
+                                  num_timesteps=num_timesteps, with_infos=self._db is not None,
+                                  with_metrics=with_metrics)
+        if "error" in result:
+            raise RuntimeError(f"the env raised in the local env runner: {result['error']}")
+        self._runner_steps[0] = self._runner_steps.get(0, 0) + len(
+            result["transitions"]["actions"])
+        return result
 
     def _training_step_exact(self) -> None:
         """The sequential rule: one env step, one learning step, weights to the runner."""
-        runner = self.env_runner_group.local_env_runner
-        learner_q = self._learner.module[DEFAULT_MODULE_ID].q
-        runner_q = runner.module.q
-        t_sample = t_learn = t_sync = 0.0
         budget = max(1, self.config.min_sample_timesteps_per_iteration)
+        t_sample = 0.0
         for _ in range(budget):
             t0 = time.perf_counter()
-            runner.num_env_steps_sampled_lifetime = self.global_env_steps
-            episodes = runner.sample(num_timesteps=1, explore=True)
-            tr = episodes_to_transitions(episodes)
-            if tr["dones"].any():
-                self._episode_returns += finished_episode_returns(runner, episodes)
-                self._collect(episodes)
-            due = self._ingest(tr)
-            self._log_sampled(len(tr["actions"]))
-            t1 = time.perf_counter()
+            result = self._sample_local(1, with_metrics=False)
+            t_sample += time.perf_counter() - t0
+            due = self._ingest(result)
             self._learn(due)
-            t2 = time.perf_counter()
             if due:
-                copy_weights(runner_q, learner_q)
-            t3 = time.perf_counter()
-            t_sample += t1 - t0
-            t_learn += t2 - t1
-            t_sync += t3 - t2
-        runner.num_env_steps_sampled_lifetime = self.global_env_steps
-        self._log_times(t_sample, t_learn, t_sync)
+                self._push_weights_to_local_runner()
+        runner = self.env_runner_group.local_env_runner
         self.metrics.aggregate([runner.get_metrics()], key=ENV_RUNNER_RESULTS)
+        self.metrics.log_value(("timers", "sample_s"), t_sample, reduce="sum")
 
     def _training_step_local(self) -> None:
         """Throughput rules without remote runners: sample a fragment, then train."""
         runner = self.env_runner_group.local_env_runner
-        learner_q = self._learner.module[DEFAULT_MODULE_ID].q
-        steps = 0
-        t_sample = t_learn = t_sync = 0.0
+        frag = self.config.get_rollout_fragment_length(0) * runner.num_envs
+        steps, metrics, t_sample = 0, [], 0.0
         while steps < max(1, self.config.min_sample_timesteps_per_iteration):
             t0 = time.perf_counter()
-            runner.num_env_steps_sampled_lifetime = self.global_env_steps
-            frag = self.config.get_rollout_fragment_length(0) * runner.num_envs
-            episodes = runner.sample(num_timesteps=frag, explore=True)
-            tr = episodes_to_transitions(episodes)
-            self._episode_returns += finished_episode_returns(runner, episodes)
-            self._collect(episodes)
-            due = self._ingest(tr)
-            n = len(tr["actions"])
-            self._log_sampled(n)
-            steps += n
-            t1 = time.perf_counter()
-            self._learn(due)
-            t2 = time.perf_counter()
-            copy_weights(runner.module.q, learner_q)
-            t_sample += t1 - t0
-            t_learn += t2 - t1
-            t_sync += time.perf_counter() - t2
-        runner.num_env_steps_sampled_lifetime = self.global_env_steps
-        self._log_times(t_sample, t_learn, t_sync)
-        self.metrics.aggregate([runner.get_metrics()], key=ENV_RUNNER_RESULTS)
-
-    def _weights_ref(self) -> ray.ObjectRef:
-        state = self._learner.module[DEFAULT_MODULE_ID].get_state(inference_only=True)
-        return ray.put(state)
+            result = self._sample_local(frag)
+            t_sample += time.perf_counter() - t0
+            steps += len(result["transitions"]["actions"])
+            self._learn(self._ingest(result))
+            self._push_weights_to_local_runner()
+            metrics.append(result["metrics"])
+        self.metrics.aggregate(metrics, key=ENV_RUNNER_RESULTS)
+        self.metrics.log_value(("timers", "sample_s"), t_sample, reduce="sum")
 
     def _request(self, runner_ids: list[int]) -> None:
-        """Send each idle runner a sample request carrying the current weights and ``t``."""
-        if not runner_ids:
-            return
+        """Send each idle runner a sample request with the current weights and ``t``."""
         frag = self.config.get_rollout_fragment_length(1) * self.config.num_envs_per_env_runner
-        self.env_runner_group.foreach_env_runner_async(
-            _remote_sample, tag=SAMPLE_TAG, remote_worker_ids=runner_ids,
-            kwargs={"weights": self._weights_ref(), "global_steps": self.global_env_steps,
-                    "num_timesteps": frag, "with_infos": self._db is not None},
-        )
-        self._in_flight.update(runner_ids)
+        weights = self._weights_ref() if runner_ids else None
+        for i in runner_ids:
+            self.env_runner_group.foreach_env_runner_async(
+                sample_on_runner, tag=SAMPLE_TAG, remote_worker_ids=[i],
+                kwargs={"weights": weights, "global_steps": self.global_env_steps,
+                        "key_base": self._runner_steps.get(i, 0), "num_timesteps": frag,
+                        "with_infos": self._db is not None,
+                        "force_reset": i in self._needs_reset},
+            )
+            self._needs_reset.discard(i)
+            self._in_flight[i] = (self._seq_no, self._learn_steps)
+
+    def _failed(self, runner: int, error: str) -> None:
+        """Count a failed sample request; raise once more than the configured number failed."""
+        self._failures.append(f"env runner {runner}: {error}")
+        limit = self.config.max_num_env_runner_restarts
+        if len(self._failures) > limit:
+            raise RuntimeError(
+                f"sampling failed {len(self._failures)} times, more than "
+                f"max_num_env_runner_restarts={limit} (set it with "
+                f".fault_tolerance(max_num_env_runner_restarts=N)); last error: "
+                f"{self._failures[-1]}")
 
     def _training_step_async(self) -> None:
         """Runners sample with the latest weights while the learner trains on the replay."""
         group = self.env_runner_group
         budget = max(1, self.config.min_sample_timesteps_per_iteration)
-        steps = 0
-        t_wait = t_learn = t_sync = 0.0
+        steps, due = 0, 0
+        t_wait = t_sync = 0.0
         metrics: list[dict[str, Any]] = []
-        due = 0
         while steps < budget:
             healthy = set(group.healthy_env_runner_ids())
+            for lost in set(self._in_flight) - healthy:  # the runner died with a request
+                del self._in_flight[lost]
+                self._needs_reset.add(lost)
+                self._failed(lost, "the env runner actor died during a sample request")
             if not healthy:
                 break  # let RLlib's restore_env_runners bring runners back between steps
-            self._in_flight &= healthy
             t0 = time.perf_counter()
-            self._request(sorted(healthy - self._in_flight))
-            t1 = time.perf_counter()
+            self._request(sorted(healthy - set(self._in_flight)))
+            t_sync += time.perf_counter() - t0
             # Learn what is owed while the runners sample; wait only when nothing is owed.
-            chunk = min(due, 32)
-            if chunk:
-                self._learn(chunk)
-                due -= chunk
-            t2 = time.perf_counter()
+            self._learn(due)
+            due = 0
+            t1 = time.perf_counter()
             results = group.fetch_ready_async_reqs(tags=SAMPLE_TAG,
-                                                   timeout_seconds=0.0 if due else 0.05)
-            returned = {i for i, _ in results}
-            # Failed requests come back as errors (dropped); forget them too.
-            self._in_flight -= returned
-            self._in_flight &= set(group.healthy_env_runner_ids())
-            for _, (tr, m) in results:
-                self._episode_returns += tr["episode_returns"].tolist()
-                self._finished += tr["finished"]
-                due += self._ingest(tr)
-                n = len(tr["actions"])
-                self._log_sampled(n)
+                                                   timeout_seconds=0.0 if self._pending
+                                                   else 0.05)
+            t_wait += time.perf_counter() - t1
+            for runner, result in results:
+                seq_no, learn_steps = self._in_flight.pop(runner, (self._seq_no,
+                                                                   self._learn_steps))
+                if "error" in result:
+                    self._needs_reset.add(runner)
+                    self._failed(runner, result["error"])
+                    continue
+                n = len(result["transitions"]["actions"])
+                self._runner_steps[runner] = self._runner_steps.get(runner, 0) + n
+                self.metrics.log_value((RSC_RESULTS, "policy_lag"), self._seq_no - seq_no)
+                self.metrics.log_value((RSC_RESULTS, "policy_lag_learning_steps"),
+                                       self._learn_steps - learn_steps)
+                due += self._ingest(result)
                 steps += n
-                metrics.append(m)
-            t3 = time.perf_counter()
-            t_sync += t1 - t0
-            t_learn += t2 - t1
-            t_wait += t3 - t2
+                metrics.append(result["metrics"])
         self._learn(due)
         if metrics:
             self.metrics.aggregate(metrics, key=ENV_RUNNER_RESULTS)
-        self._log_times(t_wait, t_learn, t_sync)
+        self.metrics.log_value(("timers", "sample_s"), t_wait, reduce="sum")
+        self.metrics.log_value(("timers", "sync_s"), t_sync, reduce="sum")
+
+    def _discard_in_flight(self) -> None:
+        """Wait for the sample requests in flight and drop them (their weights and counters
+        belong to a state that a restore just replaced)."""
+        deadline = time.monotonic() + 60.0
+        while self._in_flight and time.monotonic() < deadline:
+            for runner, _ in self.env_runner_group.fetch_ready_async_reqs(
+                    tags=SAMPLE_TAG, timeout_seconds=0.5):
+                self._in_flight.pop(runner, None)
+            self._in_flight = {i: v for i, v in self._in_flight.items()
+                               if i in set(self.env_runner_group.healthy_env_runner_ids())}
+        self._pending = []
+
+    # ------------------------------------------------------------------ results
+    @override(Algorithm)
+    def step(self) -> ResultDict:
+        """One iteration; records how training ended for an algorithm-owned DB run, and fills
+        the documented metric names so each is present from the first iteration on."""
+        try:
+            result = super().step()
+        except KeyboardInterrupt:
+            self._outcome = "interrupted"
+            raise
+        except BaseException:
+            self._outcome = "failed"
+            raise
+        rsc = result.setdefault(RSC_RESULTS, {})
+        for key in DOCUMENTED_METRICS:
+            rsc.setdefault(key, math.nan)
+        learner = result.get(LEARNER_RESULTS, {})
+        rsc["loss"] = learner.get(DEFAULT_MODULE_ID, {}).get("loss", rsc["loss"])
+        rsc["num_learning_steps_lifetime"] = self.num_learning_steps
+        rsc["replay_size"] = min(self._stored, self.config.memory_size)
+        result.setdefault(ENV_RUNNER_RESULTS, {}).setdefault(
+            EPISODE_RETURN_MEAN, rsc["episode_return_mean"])
+        if EVALUATION_RESULTS in result:
+            self._last_eval = {**result[EVALUATION_RESULTS],
+                               "evaluated_at_iteration": self.iteration}
+        elif self._last_eval is not None:  # the latest figures, marked with their iteration
+            result[EVALUATION_RESULTS] = dict(self._last_eval)
+        return result
+
+    def policy_network(self) -> Any:
+        """A copy of the learner's current Q-network (``nn.Sequential``), for export."""
+        from rsc_policy.agent.network import build_qnet
+
+        state = self.learner_group.get_weights()[DEFAULT_MODULE_ID]
+        q_keys = {k[2:]: v for k, v in state.items() if k.startswith("q.")}
+        cfg = self.config.model_config
+        layers = sorted({int(k.split(".")[0]) for k in q_keys})
+        first, last = q_keys[f"{layers[0]}.weight"], q_keys[f"{layers[-1]}.weight"]
+        net = build_qnet(first.shape[1], last.shape[0],
+                         hiddens=[q_keys[f"{i}.weight"].shape[0] for i in layers[:-1]],
+                         activation=cfg.get("fcnet_activation") or "relu")
+        import torch
+
+        net.load_state_dict({k: torch.as_tensor(v) for k, v in q_keys.items()})
+        return net
+
+    @property
+    def num_learning_steps(self) -> int:
+        """Learning steps taken so far."""
+        return self._learn_steps
+
+    @property
+    def db_run_id(self) -> str | None:
+        """The run id episodes are logged under (``None`` without ``.database(...)``)."""
+        return None if self._db is None else self._db.run_id
+
+    def pop_episode_returns(self) -> list[float]:
+        """Returns of the episodes finished since the last call (all runners)."""
+        out, self._episode_returns = self._episode_returns, []
+        return out
 
     # ------------------------------------------------------------------ database
     def _open_database(self) -> tuple[Any, bool]:
@@ -328,11 +412,12 @@ class StrategyAgentAlgo(Algorithm):
         from rsc_db import RunLogger
 
         params = {
-            "algorithm": "StrategyAgentAlgo", "seed": cfg.seed_or_zero, "exact": cfg.exact,
+            "algorithm": "StrategyAgentAlgo", "seed": cfg.seed_or_zero, "exact": cfg.is_exact,
             **cfg.agent_params(), "updates_per_step": cfg.updates_per_step,
             "num_env_runners": cfg.num_env_runners,
             "num_envs_per_env_runner": cfg.num_envs_per_env_runner,
             "rollout_fragment_length": cfg.get_rollout_fragment_length(),
+            "num_learners": cfg.num_learners,
             "env": describe_env_config(cfg.env_config),
         }  # fmt: skip
         logger = RunLogger(cfg.db_url, run_id=cfg.db_run_id, log_steps=cfg.db_log_steps,
@@ -343,10 +428,6 @@ class StrategyAgentAlgo(Algorithm):
             except ValueError:
                 pass  # no such run yet: open it
         return logger.start(), True
-
-    def _collect(self, episodes: list[Any]) -> None:
-        if self._db is not None:
-            self._finished += finished_episode_infos(episodes)
 
     def _write_finished(self) -> None:
         """Hand the episodes finished this iteration to the writer thread.
@@ -388,31 +469,17 @@ class StrategyAgentAlgo(Algorithm):
 
     @override(Algorithm)
     def cleanup(self) -> None:
+        """Flush the database; an algorithm-owned run ends ``completed`` only after a clean
+        stop (``failed`` if training raised, ``interrupted`` on KeyboardInterrupt)."""
         if self._db is not None:
             try:
                 self.flush_database()
                 if self._db_owned:
-                    self._db.finish("completed")
+                    self._db.finish(self._outcome)
             finally:
                 self._db_pool.shutdown(wait=True)
                 self._db.close()
         super().cleanup()
-
-    @property
-    def num_learning_steps(self) -> int:
-        """Learning steps taken so far (the target-sync counter)."""
-        return int(self._learner.dqn.num_updates)
-
-    def pop_episode_returns(self) -> list[float]:
-        """Returns of the episodes finished since the last call (all runners)."""
-        out, self._episode_returns = self._episode_returns, []
-        return out
-
-    def _log_times(self, sample: float, learn: float, sync: float) -> None:
-        for key, value in (("sample_s", sample), ("learn_step_s", learn), ("sync_s", sync)):
-            self.metrics.log_value(("timers", key), value, reduce="sum")
-        self.metrics.log_value((ENV_RUNNER_RESULTS, "rsc_" + NUM_ENV_STEPS_SAMPLED_LIFETIME),
-                               self.global_env_steps, window=1)
 
     # ---------------------------------------------------------------- checkpoints
     @override(Algorithm)
@@ -420,22 +487,24 @@ class StrategyAgentAlgo(Algorithm):
                   **kwargs: Any) -> StateDict:
         state = super().get_state(components, not_components=not_components, **kwargs)
         state[ALGO_STATE] = {
-            "replay": self.memory.get_state(),
-            "global_env_steps": self.global_env_steps,
-            "owed_updates": self._owed_updates,
+            "global_env_steps": self.global_env_steps, "stored": self._stored,
+            "owed_updates": self._owed, "runner_steps": dict(self._runner_steps),
+            "learn_steps": self._learn_steps, "episodes_total": self._episodes_total,
         }
         return state
 
     @override(Algorithm)
     def set_state(self, state: StateDict) -> None:
+        self._discard_in_flight()
         super().set_state(state)
         own = state.get(ALGO_STATE)
         if own is not None:
-            self.memory.set_state(own["replay"])
             self.global_env_steps = int(own["global_env_steps"])
-            self._owed_updates = float(own["owed_updates"])
-        runner = self.env_runner_group.local_env_runner
-        if runner is not None:
-            runner.num_env_steps_sampled_lifetime = self.global_env_steps
-            if runner.module is not None:
-                copy_weights(runner.module.q, self._learner.module[DEFAULT_MODULE_ID].q)
+            self._stored = int(own["stored"])
+            self._owed = float(own["owed_updates"])
+            # Runners of the checkpoint continue their key counters; new ones start at 0.
+            self._runner_steps = {int(k): int(v) for k, v in own["runner_steps"].items()}
+            self._learn_steps = int(own["learn_steps"])
+            self._episodes_total = int(own["episodes_total"])
+        self._seq_no += 1  # force the restored weights onto every runner
+        self._push_weights_to_local_runner()

@@ -1,10 +1,12 @@
-"""``StrategyAgentConfig``: the agent's parameters plus how to run it (exact or throughput)."""
+"""``StrategyAgentConfig``: the agent's parameters (RLlib's names) plus how to run it."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
@@ -15,36 +17,57 @@ ENV_NAME = "rsc-trading"
 #: Throughput mode's fragment per env when ``rollout_fragment_length`` is left at ``"auto"``:
 #: long enough that a runner round trip (~2 ms) is small against the sampling it carries.
 AUTO_FRAGMENT = 64
+#: ``model_config`` keys the Q-network honours; every other key must be left at RLlib's default.
+MODEL_KEYS = ("fcnet_hiddens", "fcnet_activation")
+#: RLlib settings this algorithm does not use: refused by ``validate()`` unless at the default.
+UNUSED_SETTINGS = {
+    "train_batch_size_per_learner": "use batch_size (the replay batch of one learning step)",
+    "num_epochs": "each learning step uses one replay batch once",
+    "minibatch_size": "each learning step uses one replay batch once",
+    "num_aggregator_actors_per_learner": "transitions go straight to the learner",
+    "gamma_schedule": "gamma is a constant",
+}
 
 
 class StrategyAgentConfig(AlgorithmConfig):
     """Config of :class:`rsc_policy.rllib.algorithm.StrategyAgentAlgo`.
 
-    Agent parameters (spec defaults) are set with :meth:`training`: ``learning_rate``,
-    ``gamma``, ``epsilon``, ``epsilon_decay``, ``epsilon_min``, ``memory_size``,
-    ``batch_size``, ``target_update_freq``; and how to run:
+    Agent parameters (spec defaults) are set with :meth:`training`, under RLlib's names where
+    RLlib has one: ``lr`` (``learning_rate`` is an alias of the same value), ``gamma``,
+    ``grad_clip``/``grad_clip_by`` (off by default: the spec has no clipping), ``double_q``,
+    ``td_error_loss_fn`` (``"mse"``, the spec, or ``"huber"``), plus ``epsilon``,
+    ``epsilon_decay``, ``epsilon_min``, ``memory_size``, ``batch_size``,
+    ``target_update_freq`` (learning steps), ``updates_per_step``,
+    ``store_buffer_in_checkpoints``. The network comes from ``.rl_module(model_config=...)``:
+    ``fcnet_hiddens`` (default ``[64, 64]``) and ``fcnet_activation`` (default ``"relu"``).
 
-    * ``exact=True`` (default): the sequential rule through RLlib's classes -- one local env
-      runner with one env, one env step then (if the memory holds more than ``batch_size``)
-      one learning step, so the next action uses the updated weights. Requires
-      ``num_env_runners=0``, ``num_envs_per_env_runner=1`` and ``rollout_fragment_length``
-      1 (its default, ``"auto"``, means 1 here).
-    * ``exact=False``: throughput mode -- remote runners (``num_env_runners`` x
-      ``num_envs_per_env_runner``) sample fragments of ``rollout_fragment_length`` steps
-      (``"auto"``: ``AUTO_FRAGMENT`` = 64) with the current weights while the learner trains,
-      ``updates_per_step`` learning steps of ``batch_size`` per env step collected.
+    How to run, ``exact``:
+
+    * ``"auto"`` (default): exact in the parity configuration (``num_env_runners=0``, one
+      env, fragment 1 or ``"auto"``), throughput mode otherwise.
+    * ``True``: the sequential rule through RLlib's classes -- one env step, then (memory >
+      batch_size) one learning step, so the next action uses the updated weights. Any other
+      runner configuration is an error.
+    * ``False``: throughput mode -- runners (``num_env_runners`` x ``num_envs_per_env_runner``)
+      sample fragments of ``rollout_fragment_length`` steps (``"auto"``: 64) with the current
+      weights while the learner trains, ``updates_per_step`` learning steps of ``batch_size``
+      per env step collected.
 
     One training iteration collects ``min_sample_timesteps_per_iteration`` env steps
     (``.reporting(...)``, default 256). Seed with ``.debugging(seed=...)``; an unseeded
-    config behaves as seed 0.
+    config behaves as seed 0. RLlib settings the algorithm does not honour are refused by
+    :meth:`validate`, never silently ignored.
     """
 
     def __init__(self, algo_class: type | None = None) -> None:
         from rsc_policy.rllib.algorithm import StrategyAgentAlgo
 
         super().__init__(algo_class=algo_class or StrategyAgentAlgo)
-        self.learning_rate = 1e-3  # the learner reads this; RLlib's own `lr` is not used
+        self.lr = 1e-3
         self.gamma = 0.95
+        self.grad_clip = None
+        self.double_q = False
+        self.td_error_loss_fn = "mse"
         self.epsilon = 1.0
         self.epsilon_decay = 0.995
         self.epsilon_min = 0.01
@@ -52,24 +75,50 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.batch_size = 32
         self.target_update_freq = 100
         self.updates_per_step = 1.0
-        self.exact = True
+        self.store_buffer_in_checkpoints = True
+        self.exact: bool | str = "auto"
         # Database logging (rsc_db): off unless .database(url=...) is called.
         self.db_url: str | None = None
         self.db_run_id: str | None = None
         self.db_log_steps = True
         self.db_step_log_every = 1
-        # RLlib settings this algorithm needs by default.
+        # RLlib settings with this algorithm's defaults.
         self.num_env_runners = 0
         self.rollout_fragment_length = "auto"
         self.min_sample_timesteps_per_iteration = 256
         self.batch_mode = "truncate_episodes"
         self.num_learners = 0
+        self.max_num_env_runner_restarts = 3
+        self.evaluation_duration = 1
+        self.evaluation_duration_unit = "episodes"
+        from rsc_policy.rllib.evaluation import evaluate_held_out
+
+        self.custom_evaluation_function = evaluate_held_out
+
+    @property
+    def learning_rate(self) -> float:
+        """Alias of RLlib's ``lr``."""
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.lr = value
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether this config runs the sequential rule exactly (see ``exact``)."""
+        if self.exact != "auto":
+            return bool(self.exact)
+        return (self.num_env_runners == 0 and self.num_envs_per_env_runner == 1
+                and self.rollout_fragment_length in ("auto", 1))
 
     @override(AlgorithmConfig)
     def training(
         self,
         *,
         learning_rate: float = NotProvided,
+        double_q: bool = NotProvided,
+        td_error_loss_fn: str = NotProvided,
         epsilon: float = NotProvided,
         epsilon_decay: float = NotProvided,
         epsilon_min: float = NotProvided,
@@ -77,18 +126,25 @@ class StrategyAgentConfig(AlgorithmConfig):
         batch_size: int = NotProvided,
         target_update_freq: int = NotProvided,
         updates_per_step: float = NotProvided,
-        exact: bool = NotProvided,
+        store_buffer_in_checkpoints: bool = NotProvided,
+        exact: bool | str = NotProvided,
         **kwargs: Any,
     ) -> StrategyAgentConfig:
-        """Set agent / run parameters (``gamma`` and RLlib's own settings pass through)."""
-        super().training(**kwargs)
+        """Set agent / run parameters; RLlib's own (``lr``, ``gamma``, ``grad_clip``, ...)
+        pass through. ``learning_rate`` sets ``lr``."""
         if learning_rate is not NotProvided:
-            self.learning_rate = learning_rate
+            if kwargs.get("lr", NotProvided) not in (NotProvided, learning_rate):
+                raise ValueError(f"lr={kwargs['lr']!r} and learning_rate={learning_rate!r} "
+                                 "disagree: they name the same setting, give one")
+            kwargs["lr"] = learning_rate
+        super().training(**kwargs)
         for name, value in (
+            ("double_q", double_q), ("td_error_loss_fn", td_error_loss_fn),
             ("epsilon", epsilon), ("epsilon_decay", epsilon_decay),
             ("epsilon_min", epsilon_min), ("memory_size", memory_size),
             ("batch_size", batch_size), ("target_update_freq", target_update_freq),
-            ("updates_per_step", updates_per_step), ("exact", exact),
+            ("updates_per_step", updates_per_step),
+            ("store_buffer_in_checkpoints", store_buffer_in_checkpoints), ("exact", exact),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -136,7 +192,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         """Steps per env per sample request: the set value, or for ``"auto"`` 1 in exact mode
         and ``AUTO_FRAGMENT`` in throughput mode."""
         if self.rollout_fragment_length == "auto":
-            return 1 if self.exact else AUTO_FRAGMENT
+            return 1 if self.is_exact else AUTO_FRAGMENT
         return int(self.rollout_fragment_length)
 
     @override(AlgorithmConfig)
@@ -152,13 +208,25 @@ class StrategyAgentConfig(AlgorithmConfig):
         return StrategyLearner
 
     @override(AlgorithmConfig)
+    def get_evaluation_config_object(self) -> AlgorithmConfig | None:
+        """RLlib's evaluation config; one env per evaluation runner unless set (the greedy
+        policy on a deterministic env gives the same episode in every copy)."""
+        cfg = super().get_evaluation_config_object()
+        if cfg is not None and "num_envs_per_env_runner" not in (self.evaluation_config or {}):
+            cfg.num_envs_per_env_runner = 1
+        return cfg
+
+    @override(AlgorithmConfig)
     def validate(self) -> None:
-        """RLlib's checks, then the agent's: each error names the offending parameter."""
+        """RLlib's checks, then the agent's: each error names the offending setting."""
         super().validate()
         if self.framework_str != "torch":
             self._value_error(f"framework must be 'torch', got {self.framework_str!r}")
+        if not isinstance(self.lr, int | float) or isinstance(self.lr, bool):
+            self._value_error(f"lr must be a number > 0 (learning-rate schedules are not "
+                              f"supported), got {self.lr!r}")
         checks = [
-            ("learning_rate", self.learning_rate, lambda v: v > 0, "> 0"),
+            ("lr", self.lr, lambda v: v > 0, "> 0"),
             ("gamma", self.gamma, lambda v: 0 <= v <= 1, "in [0, 1]"),
             ("epsilon", self.epsilon, lambda v: 0 <= v <= 1, "in [0, 1]"),
             ("epsilon_decay", self.epsilon_decay, lambda v: 0 < v <= 1, "in (0, 1]"),
@@ -180,9 +248,15 @@ class StrategyAgentConfig(AlgorithmConfig):
         if self.batch_size > self.memory_size:
             self._value_error(f"batch_size ({self.batch_size}) must be <= memory_size "
                               f"({self.memory_size})")
-        if not isinstance(self.exact, bool):
-            self._value_error(f"exact must be a bool, got {self.exact!r}")
-        if self.exact:
+        if self.grad_clip is not None and not (isinstance(self.grad_clip, int | float)
+                                               and self.grad_clip > 0):
+            self._value_error(f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
+        if self.td_error_loss_fn not in ("mse", "huber"):
+            self._value_error(f"td_error_loss_fn must be 'mse' or 'huber', got "
+                              f"{self.td_error_loss_fn!r}")
+        if self.exact not in (True, False, "auto"):
+            self._value_error(f"exact must be True, False or 'auto', got {self.exact!r}")
+        if self.exact is True:
             for name, value, want in (
                 ("num_env_runners", self.num_env_runners, 0),
                 ("num_envs_per_env_runner", self.num_envs_per_env_runner, 1),
@@ -191,15 +265,60 @@ class StrategyAgentConfig(AlgorithmConfig):
                 if value != want:
                     self._value_error(
                         f"exact=True runs the sequential rule and needs {name}={want}, got "
-                        f"{value!r}; use .training(exact=False) for throughput mode")
+                        f"{value!r}; leave exact at 'auto' or use exact=False for "
+                        "throughput mode")
         if not isinstance(self.db_step_log_every, int) or self.db_step_log_every < 1:
             self._value_error(f"step_log_every must be an int >= 1, got {self.db_step_log_every!r}")
-        if self.num_learners != 0:
-            self._value_error(f"num_learners must be 0 (the learner trains in the driver next "
-                              f"to the replay memory), got {self.num_learners}")
+        if self.num_learners not in (0, 1):
+            self._value_error(f"num_learners must be 0 (learner in the driver) or 1 (one "
+                              f"remote learner actor), got {self.num_learners}: the replay "
+                              "memory lives in the one learner")
+        if self.num_gpus_per_learner:
+            import torch
+
+            if not torch.cuda.is_available():
+                self._value_error(f"num_gpus_per_learner={self.num_gpus_per_learner} but torch "
+                                  "sees no CUDA device on this machine")
+            if self.num_learners == 0:
+                self._value_error("num_gpus_per_learner > 0 needs num_learners=1 (a learner "
+                                  "actor placed on the GPU)")
+        self._validate_model_config()
+        self._validate_unused()
+
+    def _validate_model_config(self) -> None:
+        user = self._model_config
+        if dataclasses.is_dataclass(user):
+            base = dataclasses.asdict(DefaultModelConfig())
+            given = {k: v for k, v in dataclasses.asdict(user).items()
+                     if k in MODEL_KEYS or v != base.get(k)}
+        else:
+            given = dict(user or {})
+        unknown = sorted(set(given) - set(MODEL_KEYS) - set(self._model_config_auto_includes))
+        if unknown:
+            self._value_error(f"model_config key(s) {unknown} are not used by the Q-network; "
+                              f"it honours {list(MODEL_KEYS)}")
+        hiddens = given.get("fcnet_hiddens", [64, 64])
+        if not (isinstance(hiddens, list | tuple) and all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hiddens)):
+            self._value_error(f"fcnet_hiddens must be a list of ints >= 1, got {hiddens!r}")
+        from rsc_policy.agent.network import ACTIVATIONS
+
+        act = given.get("fcnet_activation", "relu")
+        if act not in ACTIVATIONS:
+            self._value_error(f"fcnet_activation {act!r}: choose one of {sorted(ACTIVATIONS)}")
+
+    def _validate_unused(self) -> None:
+        default = AlgorithmConfig()
+        for name, why in UNUSED_SETTINGS.items():
+            if getattr(self, name, None) != getattr(default, name, None):
+                self._value_error(f"{name}={getattr(self, name)!r} is not used by "
+                                  f"StrategyAgentAlgo ({why}); leave it at its default")
+        if self.batch_mode != "truncate_episodes" and not self.in_evaluation:
+            self._value_error(f"batch_mode={self.batch_mode!r}: StrategyAgentAlgo samples "
+                              "fragments ('truncate_episodes')")
 
     def agent_params(self) -> dict[str, Any]:
         """The agent's parameters as keyword arguments of the sequential agent."""
-        return {k: getattr(self, k) for k in (
-            "learning_rate", "gamma", "epsilon", "epsilon_decay", "epsilon_min",
-            "memory_size", "batch_size", "target_update_freq")}
+        return {"learning_rate": self.lr, **{k: getattr(self, k) for k in (
+            "gamma", "epsilon", "epsilon_decay", "epsilon_min",
+            "memory_size", "batch_size", "target_update_freq")}}

@@ -1,17 +1,22 @@
-"""The Learner: Adam on the Q-net, the DQN loss, target copy every N learning steps."""
+"""The Learner: replay memory, the DQN learning step, target copy every N learning steps."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import Learner
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
-from ray.rllib.utils.typing import ModuleID, ParamDict, StateDict, TensorType
+from ray.rllib.utils.metrics import ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME
+from ray.rllib.utils.typing import ModuleID, StateDict, TensorType
 
+from rsc_policy.agent.network import is_default_shape
 from rsc_policy.agent.update import DQNUpdate
+from rsc_policy.rllib.replay_component import COMPONENT_REPLAY, ReplayComponent
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -19,48 +24,129 @@ if TYPE_CHECKING:
     from rsc_policy.agent.replay import ReplayMemory
 
 NUM_LEARNING_STEPS = "num_learning_steps"
+NUM_LEARNING_STEPS_LIFETIME = "num_learning_steps_lifetime"
+#: ``timesteps`` key of ``learner_group.update``: learning steps owed for this round.
+LEARNING_STEPS_OWED = "rsc_learning_steps_owed"
+TRANSITION_COLUMNS = (Columns.OBS, Columns.ACTIONS, Columns.REWARDS, Columns.NEXT_OBS,
+                      Columns.TERMINATEDS)
 
 
 class StrategyLearner(TorchLearner):
-    """``TorchLearner`` whose learning step is :class:`rsc_policy.agent.update.DQNUpdate`.
+    """``TorchLearner`` that owns the replay memory and runs the DQN learning step.
 
-    Two entry points, same maths:
+    The algorithm calls ``learner_group.update(batch=new transitions,
+    timesteps={LEARNING_STEPS_OWED: n, ...})`` once per round: :meth:`update` stores the
+    transitions (columns ``obs, actions, rewards, new_obs, terminateds``) and runs ``n``
+    learning steps on batches sampled from the memory, with no per-step RLlib overhead. This
+    works for a local learner (``num_learners=0``) and a remote one (``num_learners=1``).
 
-    * :meth:`learn_from_replay` -- the fast path the algorithm uses: ``n`` learning steps of
-      ``batch_size`` sampled from the algorithm's replay memory, all inside this (local)
-      learner, no per-call RLlib overhead. This is the path both trainers share.
-    * RLlib's generic ``update(batch=...)`` with columns ``obs, new_obs, actions, rewards,
-      terminateds`` goes through :meth:`compute_loss_for_module` (autograd) and
-      :meth:`after_gradient_based_update` (step counter, target copy).
-
-    The learning-step counter (target sync cadence) is part of the learner state.
+    The step is :class:`rsc_policy.agent.update.DQNUpdate` (the fast step) for the team's
+    two-hidden-layer ReLU shape on CPU; any other ``fcnet_hiddens``/``fcnet_activation`` or a
+    GPU learner trains through RLlib's generic autograd path (:meth:`compute_loss_for_module`,
+    ``torch.optim.Adam``, RLlib's gradient clipping) — the same loss, tested equal.
     """
 
-    dqn: DQNUpdate
+    dqn: DQNUpdate | None = None
 
     @override(TorchLearner)
     def build(self) -> None:
         torch.set_num_threads(1)
         super().build()
+        q = self.module[DEFAULT_MODULE_ID].q
+        self.replay = ReplayComponent(self.config.memory_size, q[0].in_features,
+                                      seed=self.config.seed_or_zero)
+        self.num_learning_steps = 0
+        self._generic_steps = 0  # target-sync counter of the autograd path
+
+    @property
+    def memory(self) -> ReplayMemory:
+        return self.replay.memory
+
+    @property
+    def uses_fast_step(self) -> bool:
+        return self.dqn is not None
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: ModuleID,
                                         config: AlgorithmConfig = None) -> None:
         module = self.module[module_id]
-        self.dqn = DQNUpdate(module.q, module.target, lr=config.learning_rate,
-                             gamma=config.gamma, target_update_freq=config.target_update_freq)
-        self.register_optimizer(module_id=module_id, optimizer=self.dqn.optimizer,
-                                params=[self.dqn.params])
+        cfg = config or self.config
+        if (is_default_shape(module.q) and self._device.type == "cpu" and cfg.grad_clip is None
+                and not cfg.double_q and cfg.td_error_loss_fn == "mse"):
+            self.dqn = DQNUpdate(module.q, module.target, lr=cfg.lr, gamma=cfg.gamma,
+                                 target_update_freq=cfg.target_update_freq)
+            optimizer, params = self.dqn.optimizer, [self.dqn.params]
+        else:
+            self.dqn = None
+            params = list(module.q.parameters())
+            optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.register_optimizer(module_id=module_id, optimizer=optimizer, params=params)
 
-    def learn_from_replay(self, memory: ReplayMemory, num_steps: int, batch_size: int
-                          ) -> list[float]:
-        """``num_steps`` learning steps on batches sampled from ``memory``; the losses."""
-        losses = []
+    # ------------------------------------------------------------------ one round
+    @override(Learner)
+    def update(self, batch: Any = None, *, training_data: Any = None,
+               timesteps: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Store the round's new transitions, then run the learning steps owed."""
+        if training_data is not None:
+            training_data.solve_refs()
+            batch = training_data.batch
+        steps = int((timesteps or {}).get(LEARNING_STEPS_OWED, 0))
+        if batch is not None:
+            self.add_transitions(dict(batch.policy_batches[DEFAULT_MODULE_ID]))
+        losses = self.learn(steps)
+        if losses:
+            self.metrics.log_value((DEFAULT_MODULE_ID, "loss"), float(np.mean(losses)),
+                                   window=1)
+        self.metrics.log_value((ALL_MODULES, NUM_LEARNING_STEPS_LIFETIME), len(losses),
+                               reduce="lifetime_sum")
+        self.metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME),
+                               len(losses) * self.config.batch_size, reduce="lifetime_sum")
+        self.metrics.log_value((ALL_MODULES, "replay_size"), len(self.memory), window=1)
+        return self.metrics.reduce()
+
+    def add_transitions(self, columns: dict[str, Any]) -> None:
+        """Append transitions (``obs, actions, rewards, new_obs, terminateds``) in order."""
+        obs, actions, rewards, next_obs, dones = (np.asarray(columns[c])
+                                                  for c in TRANSITION_COLUMNS)
+        self.memory.add_batch(obs, actions, rewards, next_obs, dones)
+
+    def learn(self, num_steps: int) -> list[float]:
+        """``num_steps`` learning steps on batches of ``batch_size`` sampled from the memory."""
+        losses: list[Any] = []
+        b = self.config.batch_size
         for _ in range(num_steps):
-            batch = torch.from_numpy(memory.sample(batch_size))
-            losses.append(self.dqn(batch))
+            rows = torch.from_numpy(self.memory.sample(b))
+            if self.dqn is not None:
+                losses.append(self.dqn(rows))
+            else:
+                losses.append(self._autograd_step(rows.to(self._device)))
+        self.num_learning_steps += num_steps
         return [float(x) for x in losses]
 
+    def _autograd_step(self, rows: torch.Tensor) -> torch.Tensor:
+        """RLlib's generic path on one replay batch: loss, gradients, clipping, Adam."""
+        d = self.module[DEFAULT_MODULE_ID].q[0].in_features
+        batch = {DEFAULT_MODULE_ID: {
+            Columns.OBS: rows[:, :d], Columns.NEXT_OBS: rows[:, d : 2 * d],
+            Columns.ACTIONS: rows[:, 2 * d].long(), Columns.REWARDS: rows[:, 2 * d + 1],
+            Columns.TERMINATEDS: rows[:, 2 * d + 2]}}
+        fwd_out, loss_per_module = self._autograd_update(batch)
+        self.after_gradient_based_update(timesteps={})
+        return loss_per_module[DEFAULT_MODULE_ID].detach()
+
+    def _autograd_update(self, batch: dict[str, Any]) -> tuple[Any, Any]:
+        """Forward, loss, gradients, RLlib's postprocessing (clipping), optimizer step."""
+        fwd_out = {mid: self.module[mid].forward_train(b) for mid, b in batch.items()}
+        loss_per_module = {
+            mid: self.compute_loss_for_module(module_id=mid, config=self.config,
+                                              batch=batch[mid], fwd_out=fwd_out[mid])
+            for mid in batch}
+        gradients = self.compute_gradients(loss_per_module)
+        postprocessed = self.postprocess_gradients(gradients)
+        self.apply_gradients(postprocessed)
+        return fwd_out, loss_per_module
+
+    # ------------------------------------------------------------ generic path
     @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id: ModuleID, config: AlgorithmConfig,
                                 batch: dict[str, Any], fwd_out: dict[str, TensorType]
@@ -70,33 +156,70 @@ class StrategyLearner(TorchLearner):
         if Columns.TRUNCATEDS in batch:
             done = torch.maximum(done, batch[Columns.TRUNCATEDS].float())
         with torch.no_grad():
-            q_next = module.target(batch[Columns.NEXT_OBS]).amax(dim=1)
+            next_obs = batch[Columns.NEXT_OBS]
+            if config.double_q:  # the online net picks a', the target net values it
+                a2 = module.q(next_obs).argmax(dim=1, keepdim=True)
+                q_next = module.target(next_obs).gather(1, a2).squeeze(1)
+            else:
+                q_next = module.target(next_obs).amax(dim=1)
             y = batch[Columns.REWARDS].float() + config.gamma * q_next * (1.0 - done)
         q_sa = fwd_out["qf_preds"].gather(1, batch[Columns.ACTIONS].long().unsqueeze(1))
+        if config.td_error_loss_fn == "huber":
+            return torch.nn.functional.smooth_l1_loss(q_sa.squeeze(1), y)
         return torch.nn.functional.mse_loss(q_sa.squeeze(1), y)
-
-    @override(TorchLearner)
-    def compute_gradients(self, loss_per_module: dict[ModuleID, TensorType], **kwargs: Any
-                          ) -> ParamDict:
-        # The layer gradients are views of the flat gradient: zero it in place.
-        self.dqn.params.grad.zero_()
-        sum(loss_per_module.values()).backward()
-        return {self.dqn.params: self.dqn.params.grad}
 
     @override(Learner)
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
-        self.dqn.after_step()
+        if self.dqn is not None:
+            self.dqn.after_step()
+        else:
+            self._generic_steps += 1
+            if self._generic_steps % self.config.target_update_freq == 0:
+                module = self.module[DEFAULT_MODULE_ID]
+                module.target.load_state_dict(module.q.state_dict())
+
+    # ---------------------------------------------------------------- state
+    @property
+    def target_sync_counter(self) -> int:
+        return self.dqn.num_updates if self.dqn is not None else self._generic_steps
+
+    @override(TorchLearner)
+    def get_checkpointable_components(self) -> list[tuple[str, Any]]:
+        comps = super().get_checkpointable_components()
+        if self.config.store_buffer_in_checkpoints:
+            comps.append((COMPONENT_REPLAY, self.replay))
+        return comps
 
     @override(TorchLearner)
     def get_state(self, components: Any = None, *, not_components: Any = None,
                   **kwargs: Any) -> StateDict:
         state = super().get_state(components, not_components=not_components, **kwargs)
-        state[NUM_LEARNING_STEPS] = self.dqn.num_updates
+        state[NUM_LEARNING_STEPS] = self.num_learning_steps
+        state["target_sync_counter"] = self.target_sync_counter
+        if self.config.store_buffer_in_checkpoints and self._check_component(
+                COMPONENT_REPLAY, components, not_components):
+            state[COMPONENT_REPLAY] = self.replay.get_state()
         return state
 
     @override(TorchLearner)
     def set_state(self, state: StateDict) -> None:
+        """Restore; then apply *this* config's ``lr`` (a restored Adam state carries the old
+        one: PBT's exploit and ``--resume`` with a new ``lr`` must train with the new value)."""
         super().set_state(state)
+        if COMPONENT_REPLAY in state:
+            self.replay.set_state(state[COMPONENT_REPLAY])
         if NUM_LEARNING_STEPS in state:
-            self.dqn.num_updates = int(state[NUM_LEARNING_STEPS])
+            self.num_learning_steps = int(state[NUM_LEARNING_STEPS])
+        if "target_sync_counter" in state:
+            if self.dqn is not None:
+                self.dqn.num_updates = int(state["target_sync_counter"])
+            else:
+                self._generic_steps = int(state["target_sync_counter"])
+        for optimizer in self._named_optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = self.config.lr
+
+    def current_lr(self) -> float:
+        """The learning rate the optimizer will use for the next step."""
+        return float(next(iter(self._named_optimizers.values())).param_groups[0]["lr"])

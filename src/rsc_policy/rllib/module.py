@@ -1,9 +1,10 @@
-"""The RLModule: Q-network + target network, epsilon-greedy keyed on the global step ``t``."""
+"""The RLModule: Q-network + target network, epsilon-greedy with keys that never repeat."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI
@@ -15,33 +16,63 @@ from rsc_policy.agent.network import build_qnet
 from rsc_policy.agent.schedule import EpsilonSchedule
 
 QF_PREDS = "qf_preds"
+#: The team's network: RLlib's ``fcnet_hiddens`` / ``fcnet_activation`` default here to these.
+DEFAULT_HIDDENS = (64, 64)
+DEFAULT_ACTIVATION = "relu"
 
 
 class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
-    """``q`` (the Q-net of :func:`rsc_policy.agent.network.build_qnet`) and ``target``
+    """``q`` (an MLP from :func:`rsc_policy.agent.network.build_qnet`) and ``target``
     (learner only).
 
-    ``model_config`` keys: ``seed`` (weight init and exploration key), ``epsilon``,
-    ``epsilon_decay``, ``epsilon_min``. ``runner_index`` is set by the algorithm on every
-    env runner so that parallel runners draw different random numbers.
+    ``model_config`` keys: ``fcnet_hiddens`` (default ``[64, 64]``), ``fcnet_activation``
+    (default ``"relu"``), ``seed`` (weight init and exploration key), ``epsilon``,
+    ``epsilon_decay``, ``epsilon_min``.
+
+    Exploration keys: the draw for env ``j`` of a vector step is keyed on
+    ``(seed, runner_index, k, j)`` where ``k`` is the runner's own count of env steps taken
+    (:meth:`begin_sample` hands it in with each request; the algorithm keeps one counter per
+    runner in its checkpointed state), so no key repeats across requests, runners or restarts.
+    Epsilon is ``epsilon(t)`` of the global step estimate ``t`` RLlib passes.
     """
 
     @override(TorchRLModule)
     def setup(self) -> None:
-        cfg: dict[str, Any] = self.model_config or {}
+        cfg: dict[str, Any] = dict(self.model_config or {})
         obs_dim = int(self.observation_space.shape[0])
         n_actions = int(self.action_space.n)
         self.seed = int(cfg.get("seed", 0))
-        self.runner_index = 0
-        self.q = build_qnet(obs_dim, n_actions, self.seed)
+        hiddens = list(cfg.get("fcnet_hiddens") or DEFAULT_HIDDENS)
+        activation = cfg.get("fcnet_activation") or DEFAULT_ACTIVATION
+        self.q = build_qnet(obs_dim, n_actions, self.seed, hiddens=hiddens,
+                            activation=activation)
         # Exact copy at init (same seeded draw); dropped on inference-only (runner) copies.
-        self.target = build_qnet(obs_dim, n_actions, self.seed)
+        self.target = build_qnet(obs_dim, n_actions, self.seed, hiddens=hiddens,
+                                 activation=activation)
         self.schedule = EpsilonSchedule(cfg.get("epsilon", 1.0), cfg.get("epsilon_decay", 0.995),
                                         cfg.get("epsilon_min", 0.01))
+        self.runner_index = 0
+        self._key_base = 0  # env steps this runner took before the current request
+        self._t_base = 0  # RLlib's step estimate at the start of the current request
+        self._t_scale = 1
 
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:
         return ["target"]
+
+    def begin_sample(self, runner_index: int, key_base: int, t_base: int, t_scale: int) -> None:
+        """Set the exploration key context of the next ``EnvRunner.sample`` call.
+
+        RLlib passes ``t = (t_base // t_scale + ts) * t_scale`` to the exploration forward,
+        where ``ts`` counts the env steps taken so far in this call; so ``ts`` (and the key
+        ``key_base + ts``) is recovered exactly from ``t``.
+        """
+        self.runner_index = int(runner_index)
+        self._key_base, self._t_base, self._t_scale = int(key_base), int(t_base), int(t_scale)
+
+    def exploration_key(self, t: int) -> int:
+        """The key counter of the exploration forward pass at RLlib's step estimate ``t``."""
+        return self._key_base + int(t) // self._t_scale - self._t_base // self._t_scale
 
     @override(TorchRLModule)
     def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -51,17 +82,14 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
     @override(TorchRLModule)
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs: Any
                              ) -> dict[str, Any]:
-        """Epsilon-greedy with ``epsilon(t)``; row ``j``'s draw is keyed on
-        ``(seed, runner_index, t, j)`` (see :mod:`rsc_policy.agent.exploration`)."""
+        """Epsilon-greedy with ``epsilon(t)``; row ``j`` is keyed on
+        ``(seed, runner_index, exploration_key(t), j)`` (see :mod:`rsc_policy.agent`)."""
         with torch.no_grad():
-            greedy = self.q(batch[Columns.OBS]).argmax(dim=1).tolist()
+            greedy = self.q(batch[Columns.OBS]).argmax(dim=1).numpy()
         actions = epsilon_greedy(greedy, self.schedule(int(t)), self.seed, self.runner_index,
-                                 int(t), int(self.action_space.n))
-        return {Columns.ACTIONS: torch.tensor(actions, dtype=torch.int64)}
+                                 self.exploration_key(t), int(self.action_space.n))
+        return {Columns.ACTIONS: torch.from_numpy(np.ascontiguousarray(actions))}
 
     @override(TorchRLModule)
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return {QF_PREDS: self.q(batch[Columns.OBS])}
-
-    def set_runner_index(self, index: int) -> None:
-        self.runner_index = int(index)

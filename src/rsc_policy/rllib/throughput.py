@@ -59,7 +59,7 @@ def run_parallel(config: StrategyAgentConfig, env_steps: int, *, keep_algo: bool
             split[key] += float(result.get("timers", {}).get(key, 0.0))
     wall = time.perf_counter() - start
     steps = algo.num_learning_steps
-    mode = "exact" if config.exact else f"throughput({config.num_env_runners}x" \
+    mode = "exact" if config.is_exact else f"throughput({config.num_env_runners}x" \
         f"{config.num_envs_per_env_runner})"
     out = RunResult(mode, algo.global_env_steps, steps, wall, build, split, iterations,
                     algo if keep_algo else None)

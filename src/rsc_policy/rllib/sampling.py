@@ -1,0 +1,103 @@
+"""What runs on an env runner for one sample request, and how its episodes become transitions.
+
+:func:`sample_on_runner` is the one sampling function of the algorithm: the driver calls it on
+its local runner (exact mode, or throughput mode without remote runners) and sends it to
+remote runners through ``EnvRunnerGroup.foreach_env_runner_async``. It uses the runner's public
+API only: ``set_state`` (weights with their sequence number and the global step count, as
+RLlib's own weight sync does), ``sample`` and ``get_metrics``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import numpy as np
+from ray.rllib.core import COMPONENT_RL_MODULE
+from ray.rllib.env.env_runner import EnvRunner
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+EMPTY_TRANSITIONS: dict[str, np.ndarray] = {
+    "obs": np.zeros((0, 0), np.float32), "actions": np.zeros(0, np.int64),
+    "rewards": np.zeros(0), "new_obs": np.zeros((0, 0), np.float32),
+    "terminateds": np.zeros(0, bool)}
+
+
+def episodes_to_transitions(episodes: list[Any]) -> dict[str, np.ndarray]:
+    """Flatten RLlib episode chunks into transition columns
+    ``obs, actions, rewards, new_obs, terminateds``.
+
+    ``terminateds`` marks the last step of a terminated or truncated episode (the spec's
+    ``done``).
+    """
+    obs, next_obs, actions, rewards, dones = [], [], [], [], []
+    for ep in episodes:
+        n = len(ep)
+        if n == 0:
+            continue
+        o = np.asarray(ep.get_observations(), dtype=np.float32)
+        obs.append(o[:-1])
+        next_obs.append(o[1:])
+        actions.append(np.asarray(ep.get_actions()))
+        rewards.append(np.asarray(ep.get_rewards(), dtype=np.float64))
+        d = np.zeros(n, dtype=bool)
+        d[-1] = ep.is_terminated or ep.is_truncated
+        dones.append(d)
+    if not actions:
+        return dict(EMPTY_TRANSITIONS)
+    return {"obs": np.concatenate(obs), "actions": np.concatenate(actions),
+            "rewards": np.concatenate(rewards), "new_obs": np.concatenate(next_obs),
+            "terminateds": np.concatenate(dones)}
+
+
+def finished_episodes(episodes: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(episode id, terminal info)`` of each episode that ended in ``episodes``.
+
+    The env's terminal info holds the episode's summary (``total_reward`` is its return) and
+    its whole per-step log, so the chunk that ends an episode is enough to log all of it.
+    """
+    return [(str(ep.id_), ep.get_infos(-1)) for ep in episodes if ep.is_done]
+
+
+def sample_on_runner(runner: EnvRunner, *, global_steps: int, key_base: int,
+                     num_timesteps: int, weights: dict[str, Any] | None = None,
+                     with_infos: bool = False, force_reset: bool = False,
+                     with_metrics: bool = True) -> dict[str, Any]:
+    """One sample request: take the weights and the global step count, sample, return.
+
+    ``key_base`` is this runner's own count of env steps so far: the exploration draws of
+    this request are keyed from there (see :meth:`StrategyQModule.begin_sample`). An exception
+    from the env is returned as ``{"error": ...}`` (the driver counts it and bounds retries)
+    instead of taking the runner out of service forever.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    state: dict[str, Any] = {NUM_ENV_STEPS_SAMPLED_LIFETIME: int(global_steps)}
+    if weights is not None:
+        state.update(weights)
+    runner.set_state(state)
+    scale = max(1, int(runner.config.num_env_runners or 0))
+    runner.module.begin_sample(runner.worker_index or 0, key_base, global_steps, scale)
+    try:
+        episodes = runner.sample(num_timesteps=num_timesteps, explore=True,
+                                 force_reset=force_reset)
+    except Exception as exc:  # noqa: BLE001 - reported to the driver, which bounds retries
+        while not str(exc) and exc.__cause__ is not None:  # RLlib re-raises a bare error
+            exc = exc.__cause__
+        return {"error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(), "runner": runner.worker_index}
+    finished = finished_episodes(episodes)
+    return {
+        "transitions": episodes_to_transitions(episodes),
+        "returns": [float(info.get("total_reward", np.nan)) for _, info in finished],
+        "finished": finished if with_infos else [],
+        "metrics": runner.get_metrics() if with_metrics else None,
+    }
+
+
+def weights_state(rl_module_state: dict[str, Any], seq_no: int) -> dict[str, Any]:
+    """The runner state that carries new weights (RLlib's weights sequence number)."""
+    from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
+
+    return {COMPONENT_RL_MODULE: rl_module_state, WEIGHTS_SEQ_NO: int(seq_no)}
