@@ -75,3 +75,75 @@ def test_save_restore_continues_like_uninterrupted(rsc_env_name, train_env_confi
     finally:
         restored.stop()
         straight.stop()
+
+
+def _throughput(env_name, env_config, runners, **training):
+    return (StrategyAgentConfig()
+            .environment(env_name, env_config=env_config)
+            .env_runners(num_env_runners=runners, num_envs_per_env_runner=2,
+                         rollout_fragment_length=16)
+            .training(memory_size=300, **training)
+            .reporting(min_sample_timesteps_per_iteration=128)
+            .debugging(seed=8))
+
+
+def test_replay_is_its_own_checkpoint_component_and_can_be_left_out(
+        rsc_env_name, train_env_config, tmp_path, learner_of):
+    algo = _config(rsc_env_name, train_env_config).build_algo()
+    lean = _config(rsc_env_name, train_env_config).training(
+        store_buffer_in_checkpoints=False).build_algo()
+    try:
+        algo.train()
+        lean.train()
+        full_path = algo.save_to_path(tmp_path / "full")
+        lean_path = lean.save_to_path(tmp_path / "lean")
+    finally:
+        algo.stop()
+        lean.stop()
+    replay_dir = "learner_group/learner/replay"
+    assert (tmp_path / "full" / replay_dir).is_dir()
+    assert not (tmp_path / "lean" / replay_dir).exists()
+    size = lambda p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())  # noqa: E731
+    rows_bytes = EPISODE_LEN * (2 * 102 + 3) * 4  # the stored transitions, float32
+    assert size(tmp_path / "full") - size(tmp_path / "lean") >= rows_bytes
+    restored = Algorithm.from_checkpoint(full_path)
+    restored_lean = Algorithm.from_checkpoint(lean_path)
+    try:
+        assert len(learner_of(restored).memory) == EPISODE_LEN
+        assert len(learner_of(restored_lean).memory) == 0
+        assert restored_lean.global_env_steps == EPISODE_LEN
+        learned = restored_lean.num_learning_steps
+        restored_lean.train()  # refills its memory first, then learns again
+        assert len(learner_of(restored_lean).memory) == EPISODE_LEN
+        assert restored_lean.num_learning_steps == learned + EPISODE_LEN - 32
+    finally:
+        restored.stop()
+        restored_lean.stop()
+
+
+def test_throughput_checkpoint_restores_into_another_runner_count_with_new_settings(
+        rsc_env_name, train_env_config, tmp_path, learner_of):
+    two = _throughput(rsc_env_name, train_env_config, 2).build_algo()
+    try:
+        for _ in range(2):
+            two.train()
+        steps, learned = two.global_env_steps, two.num_learning_steps
+        path = two.save_to_path(tmp_path / "ckpt")
+        saved_rows = learner_of(two).memory.transitions()["obs"]
+    finally:
+        two.stop()
+    # One runner, another lr and a smaller memory: both are applied, not silently kept.
+    one = _throughput(rsc_env_name, train_env_config, 1, lr=0.02).training(
+        memory_size=200).build_algo()
+    try:
+        one.restore_from_path(path)
+        learner = learner_of(one)
+        assert learner.current_lr() == 0.02
+        assert len(learner.memory) == 200 and learner.memory.resized == (300, 200)
+        np.testing.assert_array_equal(learner.memory.transitions()["obs"], saved_rows[-200:])
+        assert one.global_env_steps == steps and one.num_learning_steps == learned
+        result = one.train()
+        assert one.global_env_steps >= steps + 128
+        assert result["rsc"]["lr"] == 0.02
+    finally:
+        one.stop()

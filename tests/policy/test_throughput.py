@@ -1,12 +1,11 @@
-"""Throughput mode with remote runners, a killed runner being restored, and Ray Tune."""
+"""Throughput mode with remote runners and a killed runner being restored."""
 
 from __future__ import annotations
 
 import pytest
 import ray
-from ray import tune
 
-from rsc_policy import StrategyAgentAlgo, StrategyAgentConfig
+from rsc_policy import StrategyAgentConfig
 
 
 def _throughput_config(env_name, env_config, *, steps=400, seed=3):
@@ -79,25 +78,3 @@ def test_killed_env_runner_is_restored(rsc_env_name, train_env_config):
         assert group.num_remote_worker_restarts() >= 1
     finally:
         algo.stop()
-
-
-@pytest.mark.slow
-def test_tune_grid_search_two_trials(rsc_env_name, train_env_config, tmp_path):
-    config = (StrategyAgentConfig()
-              .environment(rsc_env_name, env_config=train_env_config)
-              .training(lr=tune.grid_search([1e-3, 5e-4]))
-              .reporting(min_sample_timesteps_per_iteration=64)
-              .debugging(seed=0))
-    tuner = tune.Tuner(
-        StrategyAgentAlgo,
-        param_space=config,
-        run_config=tune.RunConfig(stop={"training_iteration": 2}, storage_path=str(tmp_path),
-                                  verbose=0),
-    )
-    results = tuner.fit()
-    assert len(results) == 2 and not results.errors
-    lrs = sorted(r.config["lr"] for r in results)
-    assert lrs == [5e-4, 1e-3]
-    for r in results:
-        assert r.metrics["training_iteration"] == 2
-        assert r.metrics["rsc"]["global_env_steps"] == 128

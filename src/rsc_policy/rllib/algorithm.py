@@ -50,7 +50,7 @@ _MAX_PENDING_WRITES = 8
 RSC_RESULTS = "rsc"
 DOCUMENTED_METRICS = (
     "episode_return_mean", "episodes_total", "epsilon", "global_env_steps",
-    "num_learning_steps_lifetime", "loss", "replay_size", "policy_lag", "env_steps_per_s",
+    "num_learning_steps_lifetime", "loss", "replay_size", "policy_lag", "env_steps_per_s", "lr",
 )
 
 
@@ -362,6 +362,7 @@ class StrategyAgentAlgo(Algorithm):
         rsc["loss"] = learner.get(DEFAULT_MODULE_ID, {}).get("loss", rsc["loss"])
         rsc["num_learning_steps_lifetime"] = self.num_learning_steps
         rsc["replay_size"] = min(self._stored, self.config.memory_size)
+        rsc["lr"] = self.learner_lr()
         result.setdefault(ENV_RUNNER_RESULTS, {}).setdefault(
             EPISODE_RETURN_MEAN, rsc["episode_return_mean"])
         if EVALUATION_RESULTS in result:
@@ -392,6 +393,13 @@ class StrategyAgentAlgo(Algorithm):
     def num_learning_steps(self) -> int:
         """Learning steps taken so far."""
         return self._learn_steps
+
+    def learner_lr(self) -> float:
+        """The learning rate the learner's optimizer uses now (asked of the learner itself)."""
+        if self._local_learner is not None:
+            return self._local_learner.current_lr()
+        return next(iter(self.learner_group.foreach_learner(
+            lambda learner: learner.current_lr()))).get()
 
     @property
     def db_run_id(self) -> str | None:
@@ -506,5 +514,9 @@ class StrategyAgentAlgo(Algorithm):
             self._runner_steps = {int(k): int(v) for k, v in own["runner_steps"].items()}
             self._learn_steps = int(own["learn_steps"])
             self._episodes_total = int(own["episodes_total"])
+        # The "memory > batch_size" rule follows what the memory really holds (a checkpoint
+        # without the buffer, or a resized memory, restores fewer transitions).
+        self._stored = next(iter(self.learner_group.foreach_learner(
+            lambda learner: len(learner.memory)))).get()
         self._seq_no += 1  # force the restored weights onto every runner
         self._push_weights_to_local_runner()
