@@ -361,6 +361,8 @@ class StrategyAgentAlgo(Algorithm):
         learner = result.get(LEARNER_RESULTS, {})
         rsc["loss"] = learner.get(DEFAULT_MODULE_ID, {}).get("loss", rsc["loss"])
         rsc["num_learning_steps_lifetime"] = self.num_learning_steps
+        rsc["global_env_steps"] = self.global_env_steps
+        rsc["episodes_total"] = self._episodes_total
         rsc["replay_size"] = min(self._stored, self.config.memory_size)
         rsc["lr"] = self.learner_lr()
         result.setdefault(ENV_RUNNER_RESULTS, {}).setdefault(

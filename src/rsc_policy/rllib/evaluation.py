@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from ray.rllib.utils.metrics import EVALUATION_RESULTS
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from rsc_env import EnvParams
@@ -57,10 +57,10 @@ def episode_figures(info: dict[str, Any], fee_percent: float) -> dict[str, Any]:
     return out
 
 
-def _greedy_episode(runner: Any) -> dict[str, Any]:
+def _greedy_episode(runner: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     episodes = runner.sample(num_episodes=1, explore=False)
     done = [ep for ep in episodes if ep.is_done]
-    return done[0].get_infos(-1) if done else {}
+    return (done[0].get_infos(-1) if done else {}), runner.get_metrics()
 
 
 def evaluate_held_out(algo: Any, eval_runners: Any) -> tuple[dict[str, Any], int, int]:
@@ -68,10 +68,11 @@ def evaluate_held_out(algo: Any, eval_runners: Any) -> tuple[dict[str, Any], int
     eval_runners.sync_weights(from_worker_or_learner_group=algo.learner_group,
                               inference_only=True)
     if eval_runners.num_remote_env_runners() > 0:
-        infos = eval_runners.foreach_env_runner(_greedy_episode, local_env_runner=False)
+        outs = eval_runners.foreach_env_runner(_greedy_episode, local_env_runner=False)
     else:
-        infos = [_greedy_episode(eval_runners.local_env_runner)]
-    info = next((i for i in infos if i), None)
+        outs = [_greedy_episode(eval_runners.local_env_runner)]
+    algo.metrics.aggregate([m for _, m in outs], key=(EVALUATION_RESULTS, ENV_RUNNER_RESULTS))
+    info = next((i for i, _ in outs if i), None)
     if info is None or "episode_log" not in info:
         raise RuntimeError("held-out evaluation needs the env's terminal episode_log "
                            "(TradingEnv with record_episode=True)")

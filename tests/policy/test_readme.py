@@ -1,0 +1,29 @@
+"""The README's RLlib + Tune block runs exactly as printed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+pytestmark = pytest.mark.slow
+
+
+def _block(heading: str) -> str:
+    text = README.read_text()
+    section = text[text.index(heading):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_rllib_and_tune_block_runs_as_printed(ray_local, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = _block("## Using StrategyAgentAlgo in your own RLlib code")
+    exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
+    out = capsys.readouterr().out
+    steps, sharpe, bh_sharpe = re.search(r"^(\d+) (\S+) (\S+)$", out, re.M).groups()
+    assert float(sharpe) == float(sharpe)  # a number (not NaN)
+    assert int(steps) >= 3 * 256 and float(bh_sharpe) == float(bh_sharpe)
+    assert float(re.findall(r"^(0\.000?3|0\.001)$", out, re.M)[-1]) in (1e-3, 3e-4)
