@@ -56,6 +56,13 @@ def test_train_writes_report_plots_checkpoint_and_db(ray_local, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads((resumed / "summary.json").read_text())["env_steps"] >= 600
 
+    faster = tmp_path / "faster.toml"
+    faster.write_text("[agent]\nlearning_rate = 0.005\n")
+    result = _invoke([*SMALL, "--config", str(faster), "--env-steps", "300", "--resume",
+                      str(out / "checkpoint"), "--out", str(tmp_path / "faster")])
+    assert result.exit_code == 0, result.output
+    assert "applying learning_rate=0.005 (the checkpoint trained with 0.001)" in result.output
+
     other = tmp_path / "other.toml"
     other.write_text("[agent]\nmemory_size = 500\n")
     result = _invoke([*SMALL, "--config", str(other), "--resume", str(out / "checkpoint"),

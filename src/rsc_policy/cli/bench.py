@@ -199,7 +199,7 @@ def evaluate_trained(source: Any, s: BenchSettings, val_cfg: dict[str, Any], out
     from rsc_policy.evaluation.episode import evaluate
 
     directory = export_policy(source, out / "policies" / name,
-                              env_config={k: v for k, v in val_cfg.items() if k != "df"})
+                              env_config=val_cfg)
     env = ENV_CLASSES[s.env](dict(val_cfg))
     return evaluate(load_policy(directory), env)
 

@@ -18,8 +18,11 @@ class UserError(Exception):
 def load_periods(
     data: str, start: str, end: str, val_start: str, val_end: str, env_params: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Env configs (``{"df": prepared table, **env_params}``) of the training period and the
-    held-out period after it; raise :class:`UserError` naming the flag or the file."""
+    """Env configs of the training period and the held-out period after it:
+    ``{"data", "start", "end", **env_params}`` with ``start``/``end`` the first and last bar
+    actually used (the data is prepared here once to check it; each env runner prepares its
+    own copy, so no table travels inside the config). Raise :class:`UserError` naming the
+    flag or the file."""
     for flag, first, last in (("--start/--end", start, end),
                               ("--val-start/--val-end", val_start, val_end)):
         try:
@@ -34,7 +37,11 @@ def load_periods(
         raise UserError(str(exc)) from None
     if train.index[-1] >= val.index[0]:
         raise UserError("the validation period must start after the training period ends")
-    return {"df": train, **env_params}, {"df": val, **env_params}
+    def period(table: Any) -> dict[str, Any]:
+        return {"data": data, "start": str(table.index[0].date()),
+                "end": str(table.index[-1].date()), **env_params}
+
+    return period(train), period(val)
 
 
 def start_ray(address: str | None) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -127,7 +128,8 @@ def _run_in(
             trained = _train_sequential(settings, train_cfg, logger)
         else:
             trained = _train_rllib(settings, train_cfg, logger, resume, address, run_dir)
-    summary = _evaluate_and_report(settings, trained, val_cfg, run_dir, run_id, log_steps)
+    summary = _evaluate_and_report(settings, trained, val_cfg, run_dir, run_id, log_steps,
+                                   (train_cfg["start"], train_cfg["end"]))
     return summary
 
 
@@ -226,10 +228,16 @@ def _restore(algo: Any, path: Path) -> None:
             f"checkpoint {path} is from another configuration: {saved.get('signature')} != {mine}"
         )
     algo.restore_from_path(str(Path(path).resolve()))
+    # The restore applies this run's agent settings (lr included); say which ones changed.
+    before = saved.get("agent", {})
+    for key, value in algo.config.agent_params().items():
+        if key in before and before[key] != value:
+            console.print(f"resume: applying {key}={value} (the checkpoint trained with "
+                          f"{before[key]})")
 
 
 def _shape_signature(algo: Any) -> dict[str, Any]:
-    q = algo.get_module().q
+    q = algo.policy_network()
     return {
         "obs_dim": int(q[0].in_features),
         "n_actions": int(q[-1].out_features),
@@ -272,7 +280,8 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
     wall = time.perf_counter() - t_start
     ckpt = run_dir / "checkpoint"
     algo.save_to_path(str(ckpt.resolve()))
-    (ckpt / "rsc_run.json").write_text(json.dumps({"signature": _shape_signature(algo)}))
+    (ckpt / "rsc_run.json").write_text(json.dumps({"signature": _shape_signature(algo),
+                                                   "agent": algo.config.agent_params()}))
     from rsc_policy import export_policy
 
     export_policy(algo, run_dir / "policy")
@@ -290,7 +299,7 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
 # -------------------------------------------------------------------------- evaluation
 def _evaluate_and_report(
     settings: TrainSettings, trained: dict, val_cfg: dict, run_dir: Path, run_id: str,
-    log_steps: bool,
+    log_steps: bool, train_dates: tuple[str, str],
 ) -> dict[str, Any]:
     policy = trained["policy"]
     rng = np.random.default_rng(settings.seed)
@@ -307,7 +316,7 @@ def _evaluate_and_report(
         from rsc_policy import export_policy
 
         export_policy(policy, run_dir / "policy")
-    val = val_cfg["df"].index
+    val = pd.DatetimeIndex([val_cfg["start"], val_cfg["end"]])
     plot_equity(
         run_dir / "equity.png",
         {name: results[name]["episode_log"] for name in ("agent", "buy and hold")},
@@ -332,7 +341,7 @@ def _evaluate_and_report(
     table = markdown_table(summary["evaluation"])
     report = [
         f"# rsc-train report: run {run_id}", "",
-        f"- data: `{settings.data}`, train {settings.start} to {settings.end}, "
+        f"- data: `{settings.data}`, train {train_dates[0]} to {train_dates[1]}, "
         f"held-out {val[0].date()} to {val[-1].date()}",
         f"- {trained['env_steps']:,} env steps, {summary['episodes']} episodes, "
         f"{trained['learning_steps']:,} learning steps in {trained['wall_s']:.1f} s: "
