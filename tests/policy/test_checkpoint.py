@@ -8,6 +8,7 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core import DEFAULT_MODULE_ID
 
 from rsc_policy import StrategyAgentConfig, export_policy, load_policy
+from rsc_policy.rllib.algorithm import SAMPLE_TAG
 
 EPISODE_LEN = 251
 
@@ -147,3 +148,22 @@ def test_throughput_checkpoint_restores_into_another_runner_count_with_new_setti
         assert result["rsc"]["lr"] == 0.02
     finally:
         one.stop()
+
+
+def test_fragments_in_flight_at_restore_are_discarded(rsc_env_name, train_env_config, tmp_path,
+                                                      learner_of):
+    algo = _throughput(rsc_env_name, train_env_config, 2).build_algo()
+    try:
+        algo.train()
+        path = algo.save_to_path(tmp_path / "ckpt")
+        saved_steps = algo.global_env_steps
+        algo.train()  # leaves each runner with a request in flight
+        assert algo.env_runner_group.num_in_flight_async_reqs(tag=SAMPLE_TAG) >= 1
+        algo.restore_from_path(path)
+        assert algo.env_runner_group.num_in_flight_async_reqs(tag=SAMPLE_TAG) == 0
+        assert algo.global_env_steps == saved_steps
+        assert len(learner_of(algo).memory) == min(saved_steps, 300)
+        algo.train()  # only fragments requested after the restore are ingested
+        assert algo.global_env_steps >= saved_steps + 128
+    finally:
+        algo.stop()

@@ -325,6 +325,8 @@ class StrategyAgentAlgo(Algorithm):
                 steps += n
                 metrics.append(result["metrics"])
         self._learn(due)
+        # Keep every runner busy through the iteration's bookkeeping (weights of now).
+        self._request(sorted(set(group.healthy_env_runner_ids()) - set(self._in_flight)))
         if metrics:
             self.metrics.aggregate(metrics, key=ENV_RUNNER_RESULTS)
         self.metrics.log_value(("timers", "sample_s"), t_wait, reduce="sum")

@@ -286,14 +286,11 @@ class StrategyAgentConfig(AlgorithmConfig):
         self._validate_unused()
 
     def _validate_model_config(self) -> None:
-        user = self._model_config
-        if dataclasses.is_dataclass(user):
-            base = dataclasses.asdict(DefaultModelConfig())
-            given = {k: v for k, v in dataclasses.asdict(user).items()
-                     if k in MODEL_KEYS or v != base.get(k)}
-        else:
-            given = dict(user or {})
-        unknown = sorted(set(given) - set(MODEL_KEYS) - set(self._model_config_auto_includes))
+        base = dataclasses.asdict(DefaultModelConfig())
+        ours = set(MODEL_KEYS) | set(self._model_config_auto_includes)
+        given = self.model_config
+        unknown = sorted(k for k, v in given.items()
+                         if k not in ours and (k not in base or v != base[k]))
         if unknown:
             self._value_error(f"model_config key(s) {unknown} are not used by the Q-network; "
                               f"it honours {list(MODEL_KEYS)}")

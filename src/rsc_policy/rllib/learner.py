@@ -216,10 +216,11 @@ class StrategyLearner(TorchLearner):
                 self.dqn.num_updates = int(state["target_sync_counter"])
             else:
                 self._generic_steps = int(state["target_sync_counter"])
-        for optimizer in self._named_optimizers.values():
+        for _, optimizer in self.get_optimizers_for_module(DEFAULT_MODULE_ID):
             for group in optimizer.param_groups:
                 group["lr"] = self.config.lr
 
     def current_lr(self) -> float:
         """The learning rate the optimizer will use for the next step."""
-        return float(next(iter(self._named_optimizers.values())).param_groups[0]["lr"])
+        _, optimizer = self.get_optimizers_for_module(DEFAULT_MODULE_ID)[0]
+        return float(optimizer.param_groups[0]["lr"])
