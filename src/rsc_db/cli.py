@@ -1,50 +1,49 @@
-"""``rsc-db``: list training runs and their episodes as tables."""
+"""``rsc-db``: list training runs and their episodes; close runs a killed process left open."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import make_url
 
-from .engine import DatabaseUnavailable, SchemaVersionMismatch, mask_url, resolve_url
-from .query import episodes_frame, runs_frame
+from .cli_errors import UserError, cli_errors, version_callback
 
-app = typer.Typer(
-    help="Inspect the rsc training database.", no_args_is_help=True, add_completion=False
-)
+app = typer.Typer(help="Inspect the rsc training database.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
 DbOption = Annotated[
     str | None,
-    typer.Option(
-        "--db",
-        help="SQLAlchemy URL (default: $DATABASE_URL, else sqlite:///./rsc.sqlite).",
-        show_default=False,
-    ),
+    typer.Option("--db", help="SQLAlchemy URL", show_default="$DATABASE_URL, else "
+                 "sqlite:///./rsc.sqlite"),
 ]
 RunDirOption = Annotated[
     Path | None, typer.Option("--run-dir", help="Use <run-dir>/rsc.sqlite when no URL is given.")
 ]
 
 
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=version_callback("reinforce-strategy-creator"), is_eager=True,
+        help="show the version")] = False) -> None:
+    """Inspect the rsc training database."""
+
+
 def _url(db: str | None, run_dir: Path | None) -> str:
+    from sqlalchemy.engine import make_url
+
+    from .engine import resolve_url
+
     url = resolve_url(db, run_dir)
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
         if not Path(u.database).exists():
-            _fail(f"no database file at {u.database}")
+            raise UserError(f"no database file at {u.database}")
     return url
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
-
-
 def _cell(value: Any) -> str:
+    import pandas as pd
+
     if value is None or (not isinstance(value, dict) and pd.isna(value)):
         return ""
     if isinstance(value, pd.Timestamp):
@@ -54,53 +53,72 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _print(frame: pd.DataFrame, columns: list[str], title: str) -> None:
+def _print(frame: Any, columns: list[str], title: str, *, no_wrap: tuple[str, ...] = ()) -> None:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title)
     for col in columns:
         numeric = pd.api.types.is_numeric_dtype(frame[col]) if col in frame else False
-        table.add_column(col, justify="right" if numeric else "left")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=col in no_wrap,
+                         overflow="fold")
     for row in frame[columns].itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
-    Console().print(table)
-
-
-def _read(fn: Any, *args: Any) -> pd.DataFrame:
-    try:
-        return fn(*args)
-    except (DatabaseUnavailable, SchemaVersionMismatch) as exc:
-        _fail(str(exc))
-        raise AssertionError from exc  # unreachable
+    Console(width=max(Console().width, 160)).print(table)
 
 
 @app.command()
+@cli_errors("rsc-db")
 def runs(db: DbOption = None, run_dir: RunDirOption = None) -> None:
-    """List training runs, newest first."""
+    """List training runs, newest first (``stale``: running, but its heartbeat stopped)."""
+    from .engine import mask_url
+    from .query import runs_frame
+
     url = _url(db, run_dir)
-    frame = _read(runs_frame, url)
-    cols = ["run_id", "status", "start_time", "end_time", "episodes", "notes"]
-    _print(frame, cols, f"training runs in {mask_url(url)}")
+    frame = runs_frame(url)
+    cols = ["run_id", "status", "start_time", "end_time", "last_seen", "episodes", "notes"]
+    _print(frame, cols, f"training runs in {mask_url(url)}", no_wrap=("run_id", "status"))
+    if (frame["status"] == "stale").any():
+        print("stale runs: their process stopped without closing them; "
+              "`rsc-db mark-interrupted --stale` marks them interrupted")
 
 
 @app.command()
+@cli_errors("rsc-db")
 def episodes(run_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> None:
     """List the episodes of RUN_ID in logging order."""
+    from .engine import mask_url
+    from .query import episodes_frame
+
     url = _url(db, run_dir)
-    frame = _read(episodes_frame, url, run_id)
+    frame = episodes_frame(url, run_id)
     if frame.empty:
-        _fail(f"no episodes for run {run_id!r} in {mask_url(url)}")
-    cols = [
-        "episode_id",
-        "rllib_episode_id",
-        "end_time",
-        "total_steps",
-        "total_reward",
-        "pnl",
-        "sharpe_ratio",
-        "max_drawdown",
-        "win_rate",
-        "final_portfolio_value",
-    ]
-    _print(frame, cols, f"episodes of run {run_id}")
+        raise UserError(f"no episodes for run {run_id!r} in {mask_url(url)}")
+    cols = ["episode_id", "rllib_episode_id", "end_time", "total_steps", "total_reward", "pnl",
+            "sharpe_ratio", "max_drawdown", "win_rate", "final_portfolio_value"]
+    _print(frame, cols, f"episodes of run {run_id}", no_wrap=("rllib_episode_id",))
+
+
+@app.command("mark-interrupted")
+@cli_errors("rsc-db")
+def mark_interrupted(
+    run_ids: Annotated[list[str] | None, typer.Argument(help="runs to mark")] = None,
+    stale: Annotated[bool, typer.Option(help="mark every stale run")] = False,
+    db: DbOption = None, run_dir: RunDirOption = None,
+) -> None:
+    """Mark runs left ``running`` by a killed process as ``interrupted``."""
+    from .query import mark_interrupted as mark
+    from .query import runs_frame
+
+    url = _url(db, run_dir)
+    ids = list(run_ids or [])
+    if stale:
+        frame = runs_frame(url)
+        ids += frame.loc[frame["status"] == "stale", "run_id"].tolist()
+    if not ids:
+        raise UserError("name the runs to mark, or give --stale")
+    print(f"marked {mark(url, ids)} run(s) interrupted")
 
 
 def main() -> None:

@@ -7,24 +7,39 @@ import math
 import os
 import signal
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .engine import check_connection, ensure_schema, make_engine, mask_url, resolve_url
+from .engine import (
+    DatabaseUnavailable,
+    check_connection,
+    ensure_schema,
+    make_engine,
+    mask_url,
+    resolve_url,
+)
 from .models import RUN_STATUSES, TrainingRun
 from .records import EpisodeRecord, episode_record
 from .writer import insert_episode, write_children
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Waits between retries of a write whose database connection was lost (~15 s in all: a
+#: PostgreSQL restart takes ~2 s).
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+#: A running run refreshes ``last_seen`` at most this often.
+HEARTBEAT_EVERY_S = 10.0
 
 EpisodeItem = tuple[str, Mapping[str, Any], datetime | None, datetime | None]
 
@@ -126,6 +141,7 @@ class RunLogger:
         self._engine: Engine | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._last_beat = float("-inf")
 
     # -- engine / pickling ---------------------------------------------------------------
     @property
@@ -170,6 +186,7 @@ class RunLogger:
             "parameters": self.parameters,
             "status": "running",
             "notes": self.notes,
+            "last_seen": datetime.now(UTC),
         }
         try:
             with self.engine.begin() as conn:
@@ -197,16 +214,56 @@ class RunLogger:
         ensure_schema(self.engine)
 
     def finish(self, status: str = "completed") -> None:
-        """Set the run's ``end_time`` and final ``status`` (completed/failed/interrupted)."""
+        """Set the run's ``end_time`` and final ``status`` (completed/failed/interrupted),
+        retrying a lost connection (see :meth:`_retrying`)."""
         if status not in RUN_STATUSES:
             raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(_RUNS)
-                .where(_RUNS.c.run_id == self.run_id)
-                .values(status=status, end_time=datetime.now(UTC))
-            )
+
+        def write() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(_RUNS)
+                    .where(_RUNS.c.run_id == self.run_id)
+                    .values(status=status, end_time=datetime.now(UTC))
+                )
+
+        self._retrying(write, "closing the run")
         self.status = status
+
+    def heartbeat(self) -> None:
+        """Refresh the run's ``last_seen`` (``rsc-db runs`` shows a run whose heartbeat stopped
+        as ``stale``). At most one write per :data:`HEARTBEAT_EVERY_S`."""
+        now = time.monotonic()
+        if now - self._last_beat < HEARTBEAT_EVERY_S:
+            return
+        self._last_beat = now
+
+        def write() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(update(_RUNS).where(_RUNS.c.run_id == self.run_id)
+                             .values(last_seen=datetime.now(UTC)))
+
+        self._retrying(write, "writing the heartbeat")
+
+    def _retrying(self, fn: Callable[[], T], what: str) -> T:
+        """``fn()``, retried with back-off (:data:`RETRY_DELAYS_S`) while the database connection
+        is lost (a server restart, a network blip); then :class:`DatabaseUnavailable`. A
+        transaction either committed or rolled back, so a retry never writes anything twice
+        (episodes are keyed by their id)."""
+        for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
+            try:
+                return fn()
+            except OperationalError as exc:
+                reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                if delay is None:
+                    raise DatabaseUnavailable(
+                        f"lost the database {mask_url(self.url)} while {what}; gave up after "
+                        f"{attempt + 1} tries over {sum(RETRY_DELAYS_S):.0f} s: {reason}"
+                    ) from None
+                log.warning("database %s unreachable while %s (%s); retry %d in %.1f s",
+                            mask_url(self.url), what, reason, attempt + 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def __enter__(self) -> RunLogger:
         return self.start()
@@ -264,10 +321,17 @@ class RunLogger:
             # new; a duplicate only shifts later sampling slots, never loses an episode.
             records = [self._record(info, first + i) for i, (_, info, _s, _e) in enumerate(items)]
             now = datetime.now(UTC)
-            written = []
-            with signals_deferred(), self.engine.begin() as conn:
-                for (rid, _info, start, end), rec in zip(items, records, strict=True):
-                    written.append(self._write(conn, rid, rec, start or end or now, end or now))
+
+            def write() -> list[bool]:
+                out = []
+                with signals_deferred(), self.engine.begin() as conn:
+                    for (rid, _info, start, end), rec in zip(items, records, strict=True):
+                        out.append(self._write(conn, rid, rec, start or end or now, end or now))
+                    conn.execute(update(_RUNS).where(_RUNS.c.run_id == self.run_id)
+                                 .values(last_seen=now))
+                return out
+
+            written = self._retrying(write, "writing episodes")
             self.episodes_logged += sum(written)
             return written
 

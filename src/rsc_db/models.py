@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 from sqlmodel import Field, SQLModel
 
 #: Bumped whenever a table or column changes; stamped into ``schema_version`` at creation.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: training_runs.last_seen (heartbeat)
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
 EPISODE_STATUSES = ("started", "completed")
@@ -114,6 +114,9 @@ class TrainingRun(SQLModel, table=True):
     parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(_JSON))
     status: str = Field(default="running", max_length=16, index=True)
     notes: str | None = None
+    #: Heartbeat of a ``running`` run, refreshed while it trains; a run whose heartbeat is older
+    #: than :data:`rsc_db.query.STALE_AFTER_S` was killed without closing it (``stale``).
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Episode(SQLModel, table=True):

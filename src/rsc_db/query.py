@@ -51,8 +51,14 @@ def _run_episode_ids(run_id: str) -> Select[Any]:
     return select(EPISODES.c.episode_id).where(EPISODES.c.run_id == run_id)
 
 
-def runs_frame(url: str | None = None) -> pd.DataFrame:
-    """All training runs (newest first) with their episode count."""
+#: A ``running`` run whose heartbeat (``last_seen``) is older than this is shown as ``stale``:
+#: its process was killed without closing it.
+STALE_AFTER_S = 120.0
+
+
+def runs_frame(url: str | None = None, *, stale_after_s: float = STALE_AFTER_S) -> pd.DataFrame:
+    """All training runs (newest first) with their episode count; a ``running`` run whose
+    heartbeat is older than ``stale_after_s`` has ``status`` ``stale``."""
     n = (
         select(func.count())
         .where(EPISODES.c.run_id == RUNS.c.run_id)
@@ -60,7 +66,27 @@ def runs_frame(url: str | None = None) -> pd.DataFrame:
         .label("episodes")
     )
     with _connect(url) as conn:
-        return _frame(conn, select(RUNS, n).order_by(RUNS.c.start_time.desc()))
+        frame = _frame(conn, select(RUNS, n).order_by(RUNS.c.start_time.desc()))
+    if not frame.empty:
+        seen = pd.to_datetime(frame["last_seen"].fillna(frame["start_time"]), utc=True)
+        old = seen < pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=stale_after_s)
+        frame.loc[(frame["status"] == "running") & old, "status"] = "stale"
+    return frame
+
+
+def mark_interrupted(url: str | None, run_ids: list[str]) -> int:
+    """Set ``running`` runs to ``interrupted`` (with an end time and a note); the count set."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    with _connect(url) as conn:
+        result = conn.execute(
+            update(RUNS).where(RUNS.c.run_id.in_(run_ids), RUNS.c.status == "running")
+            .values(status="interrupted", end_time=datetime.now(UTC),
+                    notes="marked interrupted by rsc-db (its process had stopped)"))
+        conn.commit()
+    return int(result.rowcount)
 
 
 def episodes_frame(url: str | None, run_id: str) -> pd.DataFrame:

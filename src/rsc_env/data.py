@@ -15,7 +15,10 @@ import pandas as pd
 OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 _DATE_CANDIDATES = ("date", "datetime", "timestamp", "time")
-_FALLBACK_DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y")
+_FALLBACK_DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y",
+                          "%d/%m/%Y %H:%M", "%d.%m.%Y")
+"""Tried in turn when no format is given; a file that more than one of them reads, with
+different dates, is refused as ambiguous."""
 
 SAMPLES: dict[str, str] = {"sp500": "sp500_daily_1999_2018.csv.gz"}
 """Bundled real daily series: name -> file inside ``rsc_env/samples``."""
@@ -34,10 +37,23 @@ def _describe_rows(labels: pd.Index | np.ndarray | list, limit: int = 5) -> str:
 def _parse_dates(raw: pd.Series, source: str, column: str, date_format: str | None) -> pd.Series:
     """Parse a date column: the given format, else ISO 8601, else common US/EU formats."""
     formats = [date_format] if date_format else ["ISO8601", *_FALLBACK_DATE_FORMATS]
+    readings = {}
     for fmt in formats:
         parsed = pd.to_datetime(raw, format=fmt, errors="coerce")
         if parsed.notna().all():
-            return parsed
+            if date_format or fmt == "ISO8601":
+                return parsed
+            readings[fmt] = parsed
+    distinct = {fmt: p for fmt, p in readings.items()
+                if not any(p.equals(q) for f, q in readings.items() if f < fmt)}
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))
+    if len(distinct) > 1:
+        first = raw.iloc[0]
+        raise MarketDataError(
+            f"{source}: the dates in column {column!r} are ambiguous: they read as "
+            f"{' and as '.join(distinct)} (e.g. {first!r}); give the format with "
+            "--date-format (date_format=...), e.g. %d/%m/%Y")
     # Report rows that the most successful format could not read.
     best = max(
         (pd.to_datetime(raw, format=fmt, errors="coerce") for fmt in formats),
@@ -48,7 +64,7 @@ def _parse_dates(raw: pd.Series, source: str, column: str, date_format: str | No
     tried = ", ".join(formats)
     raise MarketDataError(
         f"{source}: cannot parse dates in column {column!r} at {rows}; tried formats {tried} "
-        "(pass date_format=... to load_ohlcv)"
+        "(give the format: --date-format / date_format=...)"
     )
 
 
@@ -115,6 +131,8 @@ def load_ohlcv(
     """
     path = Path(path)
     source = str(path)
+    if path.is_dir():
+        raise MarketDataError(f"{source}: is a directory, not a CSV file")
     if not path.is_file():
         raise MarketDataError(f"{source}: no such file")
     try:

@@ -361,3 +361,12 @@ class TradingEnv(gym.Env):
         if self.recorder is not None:
             summary["episode_log"] = self.recorder.finish()
         return summary
+
+
+def _register() -> None:
+    from rsc_env import register_gymnasium
+
+    register_gymnasium()
+
+
+_register()

@@ -34,7 +34,7 @@ WARMUP_ROWS = 33
 """Leading rows that are NaN for at least one indicator (MACD 26 + signal 9 - 2)."""
 
 
-def add_indicators(df: pd.DataFrame) -> pd.DataFrame:
+def add_indicators(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFrame:
     """Append the 15 indicator columns (TA-Lib) and drop rows that contain any NaN.
 
     RSI 14; MACD 12/26/9 line, signal, histogram; Bollinger 20/2 lower, middle, upper;
@@ -43,7 +43,8 @@ def add_indicators(df: pd.DataFrame) -> pd.DataFrame:
     """
     if len(df) <= WARMUP_ROWS:
         raise MarketDataError(
-            f"{len(df)} rows is too few: the indicators need more than {WARMUP_ROWS} rows"
+            f"{source}: {len(df)} rows is too few: the indicators need more than "
+            f"{WARMUP_ROWS} rows"
         )
     high, low, close = (df[c].to_numpy(np.float64) for c in ("high", "low", "close"))
     out = df.copy()
@@ -83,7 +84,7 @@ def prepare_market_data(
         source = "<DataFrame>"
     else:
         ohlcv, source = _load(str(data), date_column, date_format)
-    table = add_indicators(ohlcv)
+    table = add_indicators(ohlcv, source)
     lo = pd.Timestamp(start) if start is not None else None
     hi = pd.Timestamp(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from rsc_env.features import prepare_market_data
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,10 @@ def parse_env_config(
     with ``start``/``end``/``date_column``/``date_format``), plus any :class:`EnvParams` field.
     Without either, the bundled S&P 500 series is used.
     """
+    import pandas as pd
+
+    from rsc_env.features import prepare_market_data
+
     config = {**dict(env_config or {}), **overrides}
     unknown = sorted(set(config) - PARAM_NAMES - DATA_KEYS)
     if unknown:

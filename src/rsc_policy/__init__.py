@@ -8,18 +8,23 @@ evaluation packages work without it.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from rsc_policy.agent.export import GreedyPolicy, export_policy, load_policy
-from rsc_policy.agent.sequential import (
-    AgentParams,
-    SequentialResult,
-    StrategyAgent,
-    train_sequential,
-)
-from rsc_policy.evaluation.episode import evaluate
+try:
+    __version__ = version("reinforce-strategy-creator")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0+unknown"
 
 if TYPE_CHECKING:
+    from rsc_policy.agent.export import GreedyPolicy, export_policy, load_policy
+    from rsc_policy.agent.sequential import (
+        AgentParams,
+        SequentialResult,
+        StrategyAgent,
+        train_sequential,
+    )
+    from rsc_policy.evaluation.episode import evaluate
     from rsc_policy.rllib.algorithm import StrategyAgentAlgo
     from rsc_policy.rllib.config import StrategyAgentConfig
     from rsc_policy.rllib.throughput import RunResult, run_parallel
@@ -44,6 +49,14 @@ __all__ = [
 ]
 
 _LAZY = {
+    "evaluate": "rsc_policy.evaluation.episode",
+    "GreedyPolicy": "rsc_policy.agent.export",
+    "export_policy": "rsc_policy.agent.export",
+    "load_policy": "rsc_policy.agent.export",
+    "AgentParams": "rsc_policy.agent.sequential",
+    "SequentialResult": "rsc_policy.agent.sequential",
+    "StrategyAgent": "rsc_policy.agent.sequential",
+    "train_sequential": "rsc_policy.agent.sequential",
     "StrategyAgentAlgo": "rsc_policy.rllib.algorithm",
     "StrategyAgentConfig": "rsc_policy.rllib.config",
     "RunResult": "rsc_policy.rllib.throughput",

@@ -8,15 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from rsc_db.cli_errors import UserError, install_signal_handlers
 from rsc_env import MarketDataError, prepare_market_data
 
 
-class UserError(Exception):
-    """A mistake on the command line or in a settings file: printed as one line, exit code 2."""
-
-
 def load_periods(
-    data: str, start: str, end: str, val_start: str, val_end: str, env_params: dict[str, Any]
+    data: str, start: str | None, end: str | None, val_start: str | None, val_end: str | None,
+    env_params: dict[str, Any], date_format: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Env configs of the training period and the held-out period after it:
     ``{"data", "start", "end", **env_params}`` with ``start``/``end`` the first and last bar
@@ -25,21 +23,26 @@ def load_periods(
     flag or the file."""
     for flag, first, last in (("--start/--end", start, end),
                               ("--val-start/--val-end", val_start, val_end)):
+        if first is None or last is None:
+            continue
         try:
             if np.datetime64(first) > np.datetime64(last):
                 raise UserError(f"{flag}: start {first} is after end {last}")
         except ValueError:
             raise UserError(f"{flag}: {first!r} / {last!r} are not dates (YYYY-MM-DD)") from None
     try:
-        train = prepare_market_data(data, start=start, end=end, min_rows=50)
-        val = prepare_market_data(data, start=val_start, end=val_end, min_rows=20)
+        train = prepare_market_data(data, start=start, end=end, min_rows=50,
+                                    date_format=date_format)
+        val = prepare_market_data(data, start=val_start, end=val_end, min_rows=20,
+                                  date_format=date_format)
     except (MarketDataError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     if train.index[-1] >= val.index[0]:
         raise UserError("the validation period must start after the training period ends")
     def period(table: Any) -> dict[str, Any]:
         return {"data": data, "start": str(table.index[0].date()),
-                "end": str(table.index[-1].date()), **env_params}
+                "end": str(table.index[-1].date()), **env_params,
+                **({"date_format": date_format} if date_format else {})}
 
     return period(train), period(val)
 
@@ -51,8 +54,12 @@ def start_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token-authentication banner
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
+              "configure_logging": True}
     if address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=os.cpu_count(), **kwargs)
+    install_signal_handlers()  # ray.init installs its own; ours give exit codes 130/143
     return True

@@ -1,28 +1,24 @@
-"""Settings of a training run: defaults, a TOML/YAML config file, and command-line overrides."""
+"""Settings of a training run as one typed model: defaults, a TOML/YAML file, then flags.
+
+Every field is typed (strict: ``"2"`` is not an int) and range-checked, unknown keys are
+refused, and everything is validated before Ray starts or a run row is written. Imports
+stay light (pydantic, no pandas/torch/Ray) so that ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from rsc_env import TEAM_TRAINING_PARAMS, EnvParams
+from rsc_env.params import TEAM_TRAINING_PARAMS, EnvParams
 
-AGENT_DEFAULTS: dict[str, Any] = {
-    # The team's training script (spec/strategy-agent.md): gamma 0.90, target sync every 50.
-    "learning_rate": 1e-3,
-    "gamma": 0.90,
-    "epsilon": 1.0,
-    "epsilon_decay": 0.995,
-    "epsilon_min": 0.01,
-    "memory_size": 2000,
-    "batch_size": 32,
-    "target_update_freq": 50,
-    "updates_per_step": 1.0,
-}
+STRICT = ConfigDict(strict=True, extra="forbid", validate_default=True)
 
 ENV_DEFAULTS: dict[str, Any] = {
     **TEAM_TRAINING_PARAMS,
@@ -34,89 +30,183 @@ ENV_DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass
-class TrainSettings:
+class AgentSettings(BaseModel):
+    """The agent's parameters; defaults are the team's training script (gamma 0.90, target
+    sync every 50 learning steps)."""
+
+    model_config = STRICT
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate (RLlib's lr)")
+    gamma: float = Field(0.90, ge=0, le=1, description="discount factor")
+    epsilon: float = Field(1.0, ge=0, le=1, description="initial exploration rate")
+    epsilon_decay: float = Field(0.995, gt=0, le=1, description="epsilon *= this per action "
+                                 "(1.0: constant epsilon)")
+    epsilon_min: float = Field(0.01, ge=0, le=1, description="floor of epsilon")
+    memory_size: int = Field(2000, ge=1, description="replay memory capacity")
+    batch_size: int = Field(32, ge=1, description="replay batch of one learning step")
+    target_update_freq: int = Field(50, ge=1, description="learning steps between target syncs")
+    updates_per_step: float = Field(1.0, ge=0, description="learning steps per env step")
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> AgentSettings:
+        if self.batch_size > self.memory_size:
+            raise ValueError(f"batch_size ({self.batch_size}) must be <= memory_size "
+                             f"({self.memory_size})")
+        return self
+
+
+class _EnvBase(BaseModel):
+    model_config = STRICT
+
+    @model_validator(mode="after")
+    def _ranges(self) -> _EnvBase:
+        EnvParams(**self.model_dump())  # the env's own range checks, naming the parameter
+        return self
+
+
+_HINTS = typing.get_type_hints(EnvParams)
+#: The env's parameters, typed from :class:`rsc_env.EnvParams` (one source of truth), with
+#: rsc-train's defaults.
+EnvSettings = create_model(
+    "EnvSettings", __base__=_EnvBase,
+    **{f.name: (_HINTS[f.name], ENV_DEFAULTS.get(f.name, f.default))
+       for f in dataclasses.fields(EnvParams)})
+
+
+def _date(value: str | None, name: str) -> None:
+    if value is not None:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
+
+
+class TrainSettings(BaseModel):
     """Everything a training run needs; ``to_dict`` is what the run's parameters JSON holds."""
 
-    data: str = "sp500"
-    start: str | None = "2005-01-01"
-    end: str | None = "2014-12-31"
-    val_start: str | None = "2015-01-01"
-    val_end: str | None = "2016-12-31"
-    episodes: int | None = None
-    env_steps: int | None = 100_000
-    num_env_runners: int = 2
-    envs_per_runner: int = 8
-    rollout_fragment_length: int = 64
-    seed: int = 0
-    env: dict[str, Any] = field(default_factory=lambda: dict(ENV_DEFAULTS))
-    agent: dict[str, Any] = field(default_factory=lambda: dict(AGENT_DEFAULTS))
+    model_config = STRICT
+    data: str = Field("sp500", description="OHLCV CSV path or bundled sample (sp500)")
+    date_format: str | None = Field(None, description="strftime format of the CSV's dates "
+                                    "(e.g. %d/%m/%Y); default: ISO or m/d/YYYY")
+    start: str | None = Field("2005-01-01", description="first training date")
+    end: str | None = Field("2014-12-31", description="last training date")
+    val_start: str | None = Field("2015-01-01", description="first held-out date")
+    val_end: str | None = Field("2016-12-31", description="last held-out date")
+    episodes: int | None = Field(None, ge=1, description="train for this many episodes")
+    env_steps: int | None = Field(100_000, ge=1, description="train for this many env steps")
+    num_env_runners: int = Field(2, ge=0, description="remote env runners")
+    envs_per_runner: int = Field(8, ge=1, description="environments per env runner")
+    rollout_fragment_length: int = Field(64, ge=1, description="steps per env per request")
+    seed: int = Field(0, ge=0, description="random seed")
+    checkpoint_every: int = Field(10, ge=0, description="training iterations between "
+                                  "checkpoints (0: only the final one)")
+    env: EnvSettings = Field(default_factory=EnvSettings)  # type: ignore[valid-type]
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainSettings:
+        for name in ("start", "end", "val_start", "val_end"):
+            _date(getattr(self, name), name)
+        for first, last in (("start", "end"), ("val_start", "val_end")):
+            a, b = getattr(self, first), getattr(self, last)
+            if a is not None and b is not None and a > b:
+                raise ValueError(f"{first} {a} is after {last} {b}")
+        if self.episodes is None and self.env_steps is None:
+            raise ValueError("give episodes or env_steps")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (JSON-serialisable)."""
-        return asdict(self)
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad setting."""
-        EnvParams(**self.env)  # validates every env parameter by name
-        unknown = sorted(set(self.agent) - set(AGENT_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown agent setting(s) {unknown}; valid: {sorted(AGENT_DEFAULTS)}")
-        if self.episodes is None and self.env_steps is None:
-            raise ValueError("give --episodes or --env-steps")
-        for name in ("episodes", "env_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name}={value}: must be >= 1")
-        if self.num_env_runners < 0 or self.envs_per_runner < 1:
-            raise ValueError("num_env_runners must be >= 0 and envs_per_runner >= 1")
+        return self.model_dump()
 
 
-_TOP_LEVEL = {f.name for f in fields(TrainSettings)} - {"env", "agent"}
+TOP_LEVEL = set(TrainSettings.model_fields) - {"env", "agent"}
+ENV_KEYS = set(EnvSettings.model_fields)
+AGENT_KEYS = set(AgentSettings.model_fields)
+AGENT_DEFAULTS: dict[str, Any] = AgentSettings().model_dump()
+
+
+class SettingsError(ValueError):
+    """A settings mistake: the message names the source, the key and the problem."""
+
+
+def default(name: str) -> Any:
+    """The default of a setting (top-level, ``env`` or ``agent``), for ``--help``."""
+    if name in TOP_LEVEL:
+        return TrainSettings.model_fields[name].default
+    if name in AGENT_KEYS:
+        return AGENT_DEFAULTS[name]
+    return EnvSettings.model_fields[name].default
 
 
 def load_settings(path: Path | None, overrides: dict[str, Any]) -> TrainSettings:
     """Defaults, then the config file (TOML or YAML), then the non-None ``overrides``.
 
     The file may hold top-level settings and ``[env]`` / ``[agent]`` tables; env and agent
-    parameters may also stand at the top level. Unknown keys are an error that names them.
+    parameters may also stand at the top level. Raises :class:`SettingsError` naming the
+    file (or "command line"), the key and the problem.
     """
-    settings = TrainSettings()
+    merged: dict[str, Any] = {"env": {}, "agent": {}}
     if path is not None:
-        _apply(settings, _read(path), str(path))
-    _apply(settings, {k: v for k, v in overrides.items() if v is not None}, "command line")
-    settings.validate()
-    return settings
+        _route(merged, _read(path), str(path))
+    _route(merged, {k: v for k, v in overrides.items() if v is not None}, "command line")
+    source = f"config file {path}" if path is not None else "settings"
+    try:
+        return TrainSettings(**merged)
+    except ValidationError as exc:
+        raise SettingsError(f"{source}: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        got = f" (got {err['input']!r})" if where and "input" in err and not isinstance(
+            err["input"], dict) else ""
+        parts.append(f"{where}: {msg}{got}" if where else msg)
+    return "; ".join(parts)
 
 
 def _read(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise SettingsError(f"config file {path} is a directory")
     if not path.is_file():
-        raise ValueError(f"config file {path} does not exist")
+        raise SettingsError(f"config file {path} does not exist")
     text = path.read_text()
     try:
         if path.suffix == ".toml":
             return tomllib.loads(text)
         if path.suffix in (".yaml", ".yml"):
+            import yaml
+
             loaded = yaml.safe_load(text) or {}
             if not isinstance(loaded, dict):
-                raise ValueError("top level must be a mapping")
+                raise SettingsError(f"config file {path}: the top level must be a mapping")
             return loaded
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, ValueError) as exc:
-        raise ValueError(f"config file {path}: {exc}") from None
-    raise ValueError(f"config file {path}: use .toml, .yaml or .yml")
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("yaml"):
+            raise SettingsError(f"config file {path}: {exc}") from None
+        raise
+    raise SettingsError(f"config file {path}: use .toml, .yaml or .yml")
 
 
-def _apply(settings: TrainSettings, values: dict[str, Any], source: str) -> None:
-    env_names = {f.name for f in fields(EnvParams)}
+def _route(merged: dict[str, Any], values: dict[str, Any], source: str) -> None:
     for key, value in values.items():
         if key in ("env", "agent") and isinstance(value, dict):
-            _apply(settings, value, f"{source} [{key}]")
-        elif key in _TOP_LEVEL:
-            setattr(settings, key, value)
-        elif key in env_names:
-            settings.env[key] = value
-        elif key in AGENT_DEFAULTS:
-            settings.agent[key] = value
+            for sub, v in value.items():
+                table = ENV_KEYS if key == "env" else AGENT_KEYS
+                if sub not in table:
+                    raise SettingsError(f"{source} [{key}]: unknown setting {sub!r}; valid: "
+                                        f"{sorted(table)}")
+                merged[key][sub] = v
+        elif key in TOP_LEVEL:
+            merged[key] = value
+        elif key in ENV_KEYS:
+            merged["env"][key] = value
+        elif key in AGENT_KEYS:
+            merged["agent"][key] = value
         else:
-            valid = sorted(_TOP_LEVEL | env_names | set(AGENT_DEFAULTS))
-            raise ValueError(f"{source}: unknown setting {key!r}; valid settings: {valid}")
+            valid = sorted(TOP_LEVEL | ENV_KEYS | AGENT_KEYS)
+            raise SettingsError(f"{source}: unknown setting {key!r}; valid settings: {valid}")

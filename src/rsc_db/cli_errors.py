@@ -1,0 +1,118 @@
+"""The one error path of rsc's command-line tools (``rsc-train``, ``rsc-bench``, ``rsc-db``).
+
+* a user mistake: one line ``error: ...`` on stderr, exit code 2;
+* Ctrl-C: exit 130; SIGTERM: exit 143 (no traceback either way);
+* anything else is a bug: one line on stderr naming the error and a log file that holds the
+  traceback, exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_USER, EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM = 2, 1, 130, 143
+
+
+class UserError(Exception):
+    """A mistake on the command line, in a settings file or in the input data."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so every ``finally`` and ``with`` block runs."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises :class:`Terminated`; SIGINT raises KeyboardInterrupt (Python's default).
+    Call again after anything that installs its own handlers (``ray.init`` does)."""
+    if sys.platform != "win32":
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "the user gave something wrong" (imported lazily)."""
+    from rsc_db.engine import DatabaseUnavailable, SchemaVersionMismatch
+
+    types: list[type[BaseException]] = [UserError, DatabaseUnavailable, SchemaVersionMismatch]
+    for module, name in (("rsc_env.data", "MarketDataError"),
+                         ("rsc_policy.cli.settings", "SettingsError")):
+        try:
+            types.append(getattr(__import__(module, fromlist=[name]), name))
+        except ImportError:
+            pass
+    return tuple(types)
+
+
+def error(message: str) -> None:
+    """Print ``error: message`` on stderr."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _log_internal(prog: str) -> Path:
+    path = Path(tempfile.gettempdir()) / f"{prog}-error-{time.strftime('%Y%m%d-%H%M%S')}-" \
+        f"{os.getpid()}.log"
+    path.write_text(traceback.format_exc())
+    return path
+
+
+def cli_errors(prog: str) -> Callable[[F], F]:
+    """Decorate a typer command with the error path described in the module docstring."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            install_signal_handlers()
+            try:
+                return fn(*args, **kwargs)
+            except typer.Exit:
+                raise
+            except Terminated:
+                error("terminated (SIGTERM)")
+                raise typer.Exit(EXIT_SIGTERM) from None
+            except KeyboardInterrupt:
+                error("interrupted (Ctrl-C)")
+                raise typer.Exit(EXIT_SIGINT) from None
+            except Exception as exc:
+                if isinstance(exc, user_error_types()):
+                    error(str(exc))
+                    raise typer.Exit(EXIT_USER) from None
+                log = _log_internal(prog)
+                error(f"internal error ({type(exc).__name__}: {exc}); traceback in {log}")
+                raise typer.Exit(EXIT_INTERNAL) from None
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def version_callback(dist: str) -> Callable[[bool], None]:
+    """A ``--version`` option callback printing the installed distribution's version."""
+
+    def show(value: bool) -> None:
+        if value:
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                print(version(dist))
+            except PackageNotFoundError:
+                print("unknown (not installed)")
+            raise typer.Exit(0)
+
+    return show

@@ -1,0 +1,391 @@
+"""The ``rsc-train`` job: train (RLlib, or the sequential trainer), log, checkpoint, evaluate,
+report. Imported only once the command line has been validated."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rsc_db import RunLogger
+from rsc_db.cli_errors import UserError
+from rsc_db.logger import new_run_id
+from rsc_env import TradingEnv
+from rsc_policy.cli.common import load_periods, start_ray
+from rsc_policy.cli.report import (
+    markdown_table,
+    plot_equity,
+    plot_throughput,
+    plot_training,
+    report_row,
+)
+from rsc_policy.cli.settings import TrainSettings
+from rsc_policy.evaluation.episode import greedy_act, run_episode
+
+console = Console()
+
+
+def run(
+    settings: TrainSettings,
+    *,
+    db: str | None,
+    log_steps: bool,
+    resume: Path | None,
+    address: str | None,
+    out: Path | None,
+    sequential: bool,
+) -> dict[str, Any]:
+    """The whole job; returns the run summary (also written to ``summary.json``).
+
+    Everything a user can get wrong (settings, data, the checkpoint to resume, the number of
+    runners against the CPUs) is checked before a run directory, a run row or Ray exist.
+    """
+    train_cfg, val_cfg = load_periods(settings.data, settings.start, settings.end,
+                                      settings.val_start, settings.val_end,
+                                      settings.env.model_dump(), settings.date_format)
+    checkpoint = None if resume is None else check_resume(resume, settings, train_cfg)
+    if not sequential and address is None:
+        check_cpus(settings.num_env_runners, os.cpu_count() or 1, "this machine")
+    run_id = new_run_id()
+    run_dir = Path(out) if out else Path("runs") / run_id
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_in(settings, run_id, run_dir, train_cfg, val_cfg, db=db, log_steps=log_steps,
+                       checkpoint=checkpoint, address=address, sequential=sequential)
+    except BaseException:
+        if created and not any(run_dir.iterdir()):  # failed before writing anything there
+            run_dir.rmdir()
+        raise
+
+
+def check_cpus(runners: int, cpus: float, where: str, flag: str = "--num-env-runners") -> None:
+    """Refuse more env runners than CPUs (Ray would wait forever for the missing ones)."""
+    if runners > cpus:
+        raise UserError(f"{flag} {runners} needs {runners} CPUs for its env runners, "
+                        f"but {where} has {cpus:g}; use at most {int(cpus)} (or a bigger "
+                        "cluster with --address)")
+
+
+def check_resume(path: Path, settings: TrainSettings, train_cfg: dict[str, Any]) -> Path:
+    """The checkpoint directory to resume (``path`` or ``path/checkpoint`` of a run
+    directory), checked against this run's network shape before anything starts."""
+    path = Path(path)
+    for candidate in (path, path / "checkpoint"):
+        if (candidate / "rsc_run.json").is_file():
+            path = candidate
+            break
+    else:
+        raise UserError(f"--resume {path}: not an rsc-train checkpoint or run directory (no "
+                        "rsc_run.json)")
+    saved = json.loads((path / "rsc_run.json").read_text())
+    env = TradingEnv(train_cfg)
+    mine = {"obs_dim": int(env.observation_space.shape[0]), "n_actions": int(env.action_space.n),
+            "memory_size": settings.agent.memory_size}
+    if saved.get("signature") != mine:
+        raise UserError(f"--resume {path}: the checkpoint is from another configuration: "
+                        f"{saved.get('signature')} != {mine}")
+    return path
+
+
+def _run_in(
+    settings: TrainSettings,
+    run_id: str,
+    run_dir: Path,
+    train_cfg: dict[str, Any],
+    val_cfg: dict[str, Any],
+    *,
+    db: str | None,
+    log_steps: bool,
+    checkpoint: Path | None,
+    address: str | None,
+    sequential: bool,
+) -> dict[str, Any]:
+    params = {**settings.to_dict(), "mode": "sequential" if sequential else "rllib",
+              "resumed_from": None if checkpoint is None else str(checkpoint.resolve())}
+    logger = RunLogger(db, run_dir=run_dir, parameters=params, run_id=run_id, log_steps=log_steps)
+    with logger:  # completed / failed / interrupted
+        console.print(f"run [bold]{run_id}[/bold] -> {run_dir}  (db {logger.url})")
+        if sequential:
+            trained = _train_sequential(settings, train_cfg, logger)
+        else:
+            trained = _train_rllib(settings, train_cfg, logger, checkpoint, address, run_dir)
+    summary = _evaluate_and_report(settings, trained, val_cfg, run_dir, run_id, log_steps,
+                                   (train_cfg["start"], train_cfg["end"]))
+    return summary
+
+
+# ---------------------------------------------------------------------------- training
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+        disable=not console.is_terminal and os.environ.get("RSC_PROGRESS") != "1",
+    )  # fmt: skip
+
+
+def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogger) -> dict:
+    from rsc_policy.agent.sequential import train_sequential
+
+    agent_params = settings.agent.model_dump(exclude={"updates_per_step"})
+    returns: list[float] = []
+    count = {"n": 0}
+
+    def on_end(info: dict[str, Any]) -> None:
+        count["n"] += 1
+        returns.append(float(info["total_reward"]))
+        logger.log_episode(f"{logger.run_id}-seq-{count['n']}", info)
+
+    t0 = time.perf_counter()
+    res = train_sequential(
+        train_cfg,
+        episodes=settings.episodes,
+        env_steps=settings.env_steps,
+        seed=settings.seed,
+        on_episode_end=on_end,
+        **agent_params,
+    )
+    wall = time.perf_counter() - t0
+    return {
+        "policy": res.agent, "env_steps": res.env_steps, "wall_s": wall,
+        "episode_returns": returns, **_epsilon_curve(res.agent.schedule, res.env_steps),
+        "iteration_rates": [res.env_steps / wall], "checkpoint": None,
+        "learning_steps": res.num_updates,
+    }  # fmt: skip
+
+
+def _epsilon_curve(schedule: Callable[[int], float], total_steps: int) -> dict[str, list]:
+    """Epsilon over the run's env steps, from the schedule itself (exact at every point)."""
+    steps = np.unique(np.linspace(0, max(total_steps, 1), 400).astype(int))
+    return {"epsilon_steps": steps.tolist(), "epsilons": [schedule(int(k)) for k in steps]}
+
+
+def _build_config(settings: TrainSettings, train_cfg: dict, logger: RunLogger):
+    from rsc_policy import StrategyAgentConfig
+
+    n_runners = settings.num_env_runners
+    return (
+        StrategyAgentConfig()
+        .environment(TradingEnv, env_config=train_cfg)
+        .env_runners(
+            num_env_runners=n_runners,
+            num_envs_per_env_runner=settings.envs_per_runner,
+            rollout_fragment_length=settings.rollout_fragment_length,
+        )
+        .training(exact=False, **settings.agent.model_dump())
+        .reporting(min_sample_timesteps_per_iteration=2048)
+        .debugging(seed=settings.seed)
+        .database(url=logger.url, run_id=logger.run_id, log_steps=logger.log_steps)
+    )
+
+
+def _train_rllib(
+    settings: TrainSettings,
+    train_cfg: dict,
+    logger: RunLogger,
+    checkpoint: Path | None,
+    address: str | None,
+    run_dir: Path,
+) -> dict:
+    import ray
+
+    started = start_ray(address)
+    try:
+        if address is not None:
+            check_cpus(settings.num_env_runners, ray.cluster_resources().get("CPU", 0),
+                       f"the Ray cluster at {address}")
+        algo = _build_config(settings, train_cfg, logger).build_algo()
+        try:
+            if checkpoint is not None:
+                _restore(algo, checkpoint)
+            return _train_loop(algo, settings, run_dir)
+        finally:
+            algo.stop()
+    finally:
+        if started:
+            _shutdown_ray()
+
+
+def _shutdown_ray() -> None:
+    """Stop Ray; a second Ctrl-C or SIGTERM during the shutdown is ignored, not a traceback."""
+    import signal
+
+    import ray
+
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ray.shutdown()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _restore(algo: Any, path: Path) -> None:
+    saved = json.loads((path / "rsc_run.json").read_text())
+    algo.restore_from_path(str(path.resolve()))
+    # The restore applies this run's agent settings (lr included); say which ones changed.
+    before = saved.get("agent", {})
+    for key, value in algo.config.agent_params().items():
+        if key in before and before[key] != value:
+            console.print(f"resume: applying {key}={value} (the checkpoint trained with "
+                          f"{before[key]})")
+    console.print(f"resumed from {path} at {algo.global_env_steps:,} env steps")
+
+
+def _shape_signature(algo: Any) -> dict[str, Any]:
+    q = algo.policy_network()
+    return {
+        "obs_dim": int(q[0].in_features),
+        "n_actions": int(q[-1].out_features),
+        "memory_size": int(algo.config.memory_size),
+    }
+
+
+def save_checkpoint(algo: Any, run_dir: Path) -> Path:
+    """Write ``run_dir/checkpoint`` atomically (a new directory, then a rename)."""
+    import shutil
+
+    ckpt = run_dir / "checkpoint"
+    tmp = run_dir / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    algo.save_to_path(str(tmp.resolve()))
+    (tmp / "rsc_run.json").write_text(json.dumps({
+        "signature": _shape_signature(algo), "agent": algo.config.agent_params(),
+        "global_env_steps": algo.global_env_steps}))
+    old = run_dir / "checkpoint.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt.exists():
+        ckpt.rename(old)
+    tmp.rename(ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+    return ckpt
+
+
+def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
+    target_steps = settings.env_steps
+    returns: list[float] = []
+    rates: list[float] = []
+    episodes_done = 0
+    t_start = time.perf_counter()
+    start_steps = algo.global_env_steps
+    try:
+        with _progress() as progress:
+            task = progress.add_task("training", total=target_steps or 0, status="")
+            while True:
+                t0 = time.perf_counter()
+                before = algo.global_env_steps
+                result = algo.train()
+                rates.append((algo.global_env_steps - before) / (time.perf_counter() - t0))
+                new_returns = algo.pop_episode_returns()
+                returns.extend(new_returns)
+                episodes_done += len(new_returns)
+                done_steps = algo.global_env_steps - start_steps
+                mean_ret = np.mean(returns[-10:]) if returns else float("nan")
+                iteration = result.get("training_iteration", len(rates))
+                progress.update(
+                    task,
+                    completed=done_steps,
+                    status=(
+                        f"it {iteration}  ep {episodes_done}  "
+                        f"eps {algo.schedule(algo.global_env_steps):.3f}  ret {mean_ret:.3f}  "
+                        f"{rates[-1]:,.0f} st/s"
+                    ),
+                )
+                if target_steps is not None and done_steps >= target_steps:
+                    break
+                if settings.episodes is not None and episodes_done >= settings.episodes:
+                    if episodes_done > settings.episodes:
+                        console.print(
+                            f"{episodes_done} episodes finished (asked for {settings.episodes}): "
+                            f"the {settings.num_env_runners * settings.envs_per_runner} envs "
+                            "walk the same bars and end their episodes together")
+                    break
+                if settings.checkpoint_every and len(rates) % settings.checkpoint_every == 0:
+                    save_checkpoint(algo, run_dir)
+    except KeyboardInterrupt:
+        ckpt = save_checkpoint(algo, run_dir)  # resumable: rsc-train --resume RUN_DIR
+        console.print(f"interrupted: checkpoint at {ckpt} ({algo.global_env_steps:,} env "
+                      f"steps); continue with --resume {run_dir}")
+        raise
+    wall = time.perf_counter() - t_start
+    ckpt = save_checkpoint(algo, run_dir)
+    from rsc_policy import export_policy, load_policy
+
+    export_policy(algo, run_dir / "policy")
+    total = algo.global_env_steps
+    return {
+        "policy": load_policy(run_dir / "policy"), "env_steps": total - start_steps,
+        "wall_s": wall, "episode_returns": returns, **_epsilon_curve(algo.schedule, total),
+        "iteration_rates": rates, "checkpoint": str(ckpt),
+        "learning_steps": algo.num_learning_steps,
+    }  # fmt: skip
+
+
+# -------------------------------------------------------------------------- evaluation
+def _evaluate_and_report(
+    settings: TrainSettings, trained: dict, val_cfg: dict, run_dir: Path, run_id: str,
+    log_steps: bool, train_dates: tuple[str, str],
+) -> dict[str, Any]:
+    policy = trained["policy"]
+    rng = np.random.default_rng(settings.seed)
+    env = TradingEnv(val_cfg)
+    results = {
+        name: run_episode(act, env, keep_log=True)
+        for name, act in (
+            ("agent", greedy_act(policy)),
+            ("buy and hold", lambda _o: 1),
+            ("random", lambda _o: int(rng.integers(3))),
+        )
+    }
+    if trained["checkpoint"] is None:
+        from rsc_policy import export_policy
+
+        export_policy(policy, run_dir / "policy")
+    val = pd.DatetimeIndex([val_cfg["start"], val_cfg["end"]])
+    plot_equity(
+        run_dir / "equity.png",
+        {name: results[name]["episode_log"] for name in ("agent", "buy and hold")},
+        f"Held-out period {val[0].date()} to {val[-1].date()}: agent vs buy-and-hold",
+    )
+    plot_training(
+        run_dir / "training.png",
+        trained["episode_returns"],
+        trained["epsilons"],
+        trained["epsilon_steps"],
+    )
+    plot_throughput(run_dir / "throughput.png", trained["iteration_rates"])
+    rate = trained["env_steps"] / trained["wall_s"]
+    summary = {
+        "run_id": run_id, "env_steps": trained["env_steps"], "wall_s": trained["wall_s"],
+        "env_steps_per_s": rate, "learning_steps": trained["learning_steps"],
+        "episodes": len(trained["episode_returns"]), "checkpoint": trained["checkpoint"],
+        "evaluation": {name: report_row(r) for name, r in results.items()},
+        "settings": settings.to_dict(),
+    }  # fmt: skip
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    table = markdown_table(summary["evaluation"])
+    report = [
+        f"# rsc-train report: run {run_id}", "",
+        f"- data: `{settings.data}`, train {train_dates[0]} to {train_dates[1]}, "
+        f"held-out {val[0].date()} to {val[-1].date()}",
+        f"- {trained['env_steps']:,} env steps, {summary['episodes']} episodes, "
+        f"{trained['learning_steps']:,} learning steps in {trained['wall_s']:.1f} s: "
+        f"**{rate:,.0f} env steps/s** ({'step' if log_steps else 'episode'} logging included)",
+        f"- env runners: {settings.num_env_runners} x {settings.envs_per_runner} envs", "",
+        "## Held-out evaluation (greedy policy)", "", table, "",
+        "![equity](equity.png)", "", "## Training", "", "![training](training.png)", "",
+        "![throughput](throughput.png)", "",
+    ]  # fmt: skip
+    (run_dir / "report.md").write_text("\n".join(report))
+    console.print(table)
+    console.print(f"{rate:,.0f} env steps/s; report: {run_dir / 'report.md'}")
+    return summary
