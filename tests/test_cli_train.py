@@ -94,13 +94,17 @@ def test_sequential_variant(tmp_path):
         (["--val-start", "2014-06-01"], "validation period must start after"),
         (["--db", "postgresql+psycopg://u:secret@127.0.0.1:1/x"], "127.0.0.1:1"),
         (["--config", "CONFIG"], "unknown setting 'learning_rat'"),
-        (["--episodes", "0"], "episodes=0"),
+        (["--episodes", "0"], "--episodes: Input should be greater than or equal to 1"),
+        (["--lr", "-1"], "--lr: Input should be greater than 0"),
+        (["--data", "DIR"], "is a directory"),
+        (["--db", "foo://x"], "cannot use database URL foo://x"),
+        (["--db", "mysql://u@127.0.0.1/x"], "cannot use database URL mysql://u@127.0.0.1/x"),
     ],
 )
 def test_user_errors_are_one_clear_message(tmp_path, args, needle):
     cfg = tmp_path / "c.toml"
     cfg.write_text("learning_rat = 0.1\n")
-    args = [str(cfg) if a == "CONFIG" else a for a in args]
+    args = [str(cfg) if a == "CONFIG" else str(tmp_path) if a == "DIR" else a for a in args]
     result = _invoke([*SMALL, "--sequential", *args, "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert needle in result.output and "Traceback" not in result.output

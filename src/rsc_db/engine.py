@@ -78,7 +78,12 @@ def make_engine(url: str | URL, *, sqlite_begin: str = "DEFERRED", **kwargs: Any
     if u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(u, **kwargs)
+    try:
+        return create_engine(u, **kwargs)
+    except (ArgumentError, ImportError) as exc:  # unknown scheme, or its driver is missing
+        raise DatabaseUnavailable(
+            f"cannot use database URL {mask_url(u)} ({type(exc).__name__}: {exc}); rsc works "
+            "with sqlite:///FILE and postgresql+psycopg://USER@HOST/DB") from None
 
 
 def _make_sqlite_engine(u: URL, sqlite_begin: str, **kwargs: Any) -> Engine:
@@ -120,7 +125,7 @@ def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except (DBAPIError, OSError) as exc:
+    except (DBAPIError, OSError, ImportError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         password = engine.url.password
         if password:

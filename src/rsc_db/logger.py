@@ -188,9 +188,12 @@ class RunLogger:
             "notes": self.notes,
             "last_seen": datetime.now(UTC),
         }
-        try:
+        def write() -> None:
             with self.engine.begin() as conn:
                 conn.execute(insert(_RUNS), row)
+
+        try:
+            self._retrying(write, "opening the run")
         except IntegrityError:
             raise ValueError(f"training run {self.run_id!r} already exists") from None
         self.status = "running"
@@ -211,7 +214,12 @@ class RunLogger:
 
     def _prepare(self) -> None:
         check_connection(self.engine)
-        ensure_schema(self.engine)
+        try:
+            ensure_schema(self.engine)
+        except OperationalError as exc:  # e.g. a read-only SQLite file
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise DatabaseUnavailable(
+                f"cannot write to database {mask_url(self.url)}: {reason}") from None
 
     def finish(self, status: str = "completed") -> None:
         """Set the run's ``end_time`` and final ``status`` (completed/failed/interrupted),
@@ -255,6 +263,11 @@ class RunLogger:
                 return fn()
             except OperationalError as exc:
                 reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                if self.engine.url.get_backend_name() == "sqlite" and "locked" not in reason:
+                    # a SQLite file has no connection to lose: read-only, disk full, ...
+                    raise DatabaseUnavailable(
+                        f"cannot write to database {mask_url(self.url)} while {what}: "
+                        f"{reason}") from None
                 if delay is None:
                     raise DatabaseUnavailable(
                         f"lost the database {mask_url(self.url)} while {what}; gave up after "

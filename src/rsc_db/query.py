@@ -20,7 +20,7 @@ RUNS: Table = TrainingRun.__table__  # type: ignore[attr-defined]
 #: Surrogate keys, wall-clock columns and runner ids: what differs between two runs that
 #: logged the same episodes.
 VOLATILE_COLUMNS = {
-    "training_runs": ["run_id", "start_time", "end_time"],
+    "training_runs": ["run_id", "start_time", "end_time", "last_seen"],
     "episodes": ["episode_id", "run_id", "rllib_episode_id", "start_time", "end_time"],
     "steps": ["step_id", "episode_id"],
     "trades": ["trade_id", "episode_id"],

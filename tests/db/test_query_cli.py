@@ -89,10 +89,10 @@ def test_cli_runs_and_episodes(sqlite_url: str, make_info: MakeInfo) -> None:
     assert result.exit_code == 0, result.output
     assert "rllib_episode_id" in result.output and "60" in result.output
     result = runner.invoke(app, ["episodes", "nope", "--db", sqlite_url])
-    assert result.exit_code == 1 and "no episodes" in result.output
+    assert result.exit_code == 2 and "no episodes" in result.output
     missing = sqlite_url.replace("rsc.sqlite", "missing.sqlite")
     result = runner.invoke(app, ["runs", "--db", missing])
-    assert result.exit_code == 1 and "no database file" in result.output
+    assert result.exit_code == 2 and "no database file" in result.output
 
 
 def test_cli_uses_database_url(sqlite_url: str, make_info: MakeInfo) -> None:

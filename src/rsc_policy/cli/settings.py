@@ -146,24 +146,35 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> TrainSettings
     file (or "command line"), the key and the problem.
     """
     merged: dict[str, Any] = {"env": {}, "agent": {}}
+    origin: dict[str, str] = {}  # setting -> where its value came from
     if path is not None:
-        _route(merged, _read(path), str(path))
-    _route(merged, {k: v for k, v in overrides.items() if v is not None}, "command line")
-    source = f"config file {path}" if path is not None else "settings"
+        _route(merged, _read(path), f"config file {path}", origin)
+    _route(merged, {k: v for k, v in overrides.items() if v is not None}, "command line",
+           origin)
     try:
         return TrainSettings(**merged)
     except ValidationError as exc:
-        raise SettingsError(f"{source}: {_describe(exc)}") from None
+        fallback = f"config file {path}" if path is not None else "settings"
+        raise SettingsError(_describe(exc, origin, fallback)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+FLAGS = {"learning_rate": "--lr"}
+
+
+def _describe(exc: ValidationError, origin: dict[str, str], fallback: str) -> str:
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
+        key = str(err["loc"][-1]) if err["loc"] else ""
         msg = err["msg"].removeprefix("Value error, ")
-        got = f" (got {err['input']!r})" if where and "input" in err and not isinstance(
+        source = origin.get(key, fallback)
+        if source == "command line":
+            where = FLAGS.get(key, "--" + key.replace("_", "-"))
+        else:
+            where = ".".join(str(p) for p in err["loc"])
+            where = f"{source}: {where}" if where else source
+        got = f" (got {err['input']!r})" if key and "input" in err and not isinstance(
             err["input"], dict) else ""
-        parts.append(f"{where}: {msg}{got}" if where else msg)
+        parts.append(f"{where}: {msg}{got}" if key else f"{where}: {msg}")
     return "; ".join(parts)
 
 
@@ -192,7 +203,8 @@ def _read(path: Path) -> dict[str, Any]:
     raise SettingsError(f"config file {path}: use .toml, .yaml or .yml")
 
 
-def _route(merged: dict[str, Any], values: dict[str, Any], source: str) -> None:
+def _route(merged: dict[str, Any], values: dict[str, Any], source: str,
+           origin: dict[str, str]) -> None:
     for key, value in values.items():
         if key in ("env", "agent") and isinstance(value, dict):
             for sub, v in value.items():
@@ -201,7 +213,9 @@ def _route(merged: dict[str, Any], values: dict[str, Any], source: str) -> None:
                     raise SettingsError(f"{source} [{key}]: unknown setting {sub!r}; valid: "
                                         f"{sorted(table)}")
                 merged[key][sub] = v
-        elif key in TOP_LEVEL:
+                origin[sub] = source
+            continue
+        if key in TOP_LEVEL:
             merged[key] = value
         elif key in ENV_KEYS:
             merged["env"][key] = value
@@ -210,3 +224,4 @@ def _route(merged: dict[str, Any], values: dict[str, Any], source: str) -> None:
         else:
             valid = sorted(TOP_LEVEL | ENV_KEYS | AGENT_KEYS)
             raise SettingsError(f"{source}: unknown setting {key!r}; valid settings: {valid}")
+        origin[key] = source
