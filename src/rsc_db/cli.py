@@ -70,13 +70,16 @@ def _print(frame: Any, columns: list[str], title: str, *, no_wrap: tuple[str, ..
 
 @app.command()
 @cli_errors("rsc-db")
-def runs(db: DbOption = None, run_dir: RunDirOption = None) -> None:
+def runs(db: DbOption = None, run_dir: RunDirOption = None,
+         stale_after: Annotated[float, typer.Option(
+             help="seconds without a heartbeat after which a running run is stale")] = 120.0,
+         ) -> None:
     """List training runs, newest first (``stale``: running, but its heartbeat stopped)."""
     from .engine import mask_url
     from .query import runs_frame
 
     url = _url(db, run_dir)
-    frame = runs_frame(url)
+    frame = runs_frame(url, stale_after_s=stale_after)
     cols = ["run_id", "status", "start_time", "end_time", "last_seen", "episodes", "notes"]
     _print(frame, cols, f"training runs in {mask_url(url)}", no_wrap=("run_id", "status"))
     if (frame["status"] == "stale").any():
@@ -105,6 +108,8 @@ def episodes(run_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> 
 def mark_interrupted(
     run_ids: Annotated[list[str] | None, typer.Argument(help="runs to mark")] = None,
     stale: Annotated[bool, typer.Option(help="mark every stale run")] = False,
+    stale_after: Annotated[float, typer.Option(
+        help="seconds without a heartbeat after which a running run is stale")] = 120.0,
     db: DbOption = None, run_dir: RunDirOption = None,
 ) -> None:
     """Mark runs left ``running`` by a killed process as ``interrupted``."""
@@ -114,7 +119,7 @@ def mark_interrupted(
     url = _url(db, run_dir)
     ids = list(run_ids or [])
     if stale:
-        frame = runs_frame(url)
+        frame = runs_frame(url, stale_after_s=stale_after)
         ids += frame.loc[frame["status"] == "stale", "run_id"].tolist()
     if not ids:
         raise UserError("name the runs to mark, or give --stale")

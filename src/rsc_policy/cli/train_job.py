@@ -207,7 +207,7 @@ def _train_rllib(
         try:
             if checkpoint is not None:
                 _restore(algo, checkpoint)
-            return _train_loop(algo, settings, run_dir)
+            return _train_loop(algo, settings, run_dir, logger)
         finally:
             algo.stop()
     finally:
@@ -270,7 +270,7 @@ def save_checkpoint(algo: Any, run_dir: Path) -> Path:
     return ckpt
 
 
-def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
+def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLogger) -> dict:
     target_steps = settings.env_steps
     returns: list[float] = []
     rates: list[float] = []
@@ -284,6 +284,7 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path) -> dict:
                 t0 = time.perf_counter()
                 before = algo.global_env_steps
                 result = algo.train()
+                logger.heartbeat()
                 rates.append((algo.global_env_steps - before) / (time.perf_counter() - t0))
                 new_returns = algo.pop_episode_returns()
                 returns.extend(new_returns)
