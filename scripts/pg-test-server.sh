@@ -4,6 +4,7 @@
 #   eval "$(scripts/pg-test-server.sh)"      # start (or reuse) it; exports RSC_TEST_PG_URL
 #   scripts/pg-test-server.sh stop           # stop it and delete its data directory
 #   scripts/pg-test-server.sh status         # exit 0 if it is running
+#   scripts/pg-test-server.sh restart        # pg_ctl restart -m fast (fault tests)
 #
 # Environment: RSC_PG_PORT (default 54329; the next free port is used if taken by something
 # else), RSC_PG_DIR (default $TMPDIR/rsc-pg-test-<uid>). If no initdb is found (PATH, then
@@ -108,9 +109,16 @@ status)
     if is_running; then print_url; exit 0; fi
     exit 1
     ;;
+restart)
+    # A fast restart of the running server (fault tests: connections drop for ~1-2 s).
+    is_running || { say "not running"; exit 1; }
+    as_owner "$BINDIR/pg_ctl" -D "$DATA_DIR" -l "$LOG_FILE" -m fast -w -t 60 restart >&2
+    say "restarted"
+    exit 0
+    ;;
 start) ;;
 *)
-    echo "usage: $0 [start|stop|status]" >&2
+    echo "usage: $0 [start|stop|status|restart]" >&2
     exit 2
     ;;
 esac

@@ -84,7 +84,8 @@ def pg_server_url() -> Iterator[str]:
 def pg_database(pg_server_url: str) -> Iterator[str]:
     """A database of its own for this test session (dropped at the end)."""
     name = f"rsc_db_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    # pool_pre_ping: a fault test restarts the server, which drops pooled connections
+    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)

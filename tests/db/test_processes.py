@@ -18,6 +18,8 @@ from sqlalchemy import create_engine, text
 
 from rsc_db import RunLogger, run_tables, runs_frame
 
+PG_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg-test-server.sh"
+
 CHILD = textwrap.dedent(
     """
     import sys
@@ -159,3 +161,52 @@ def test_two_processes_same_sqlite_file(
     owner.close()
     assert sum(int(out.strip()) for out, _ in outs) == 60
     assert _assert_all_complete(sqlite_url, "r") == 60
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_postgres_restart_mid_run_is_retried_and_the_run_completes(pg_url, tmp_path):
+    """`pg_ctl restart -m fast` while rsc-train logs to PostgreSQL: the writes are retried,
+    the run completes, and every finished episode is there exactly once."""
+    from sqlalchemy import create_engine, text
+
+    out, log = tmp_path / "run", tmp_path / "train.log"
+    cmd = [sys.executable, "-m", "rsc_policy.cli.train", "--start", "2010-01-01", "--end",
+           "2014-12-31", "--val-start", "2015-01-01", "--val-end", "2015-06-30",
+           "--num-env-runners", "1", "--envs-per-runner", "2", "--env-steps", "12000",
+           "--db", pg_url, "--out", str(out)]
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, "RSC_PROGRESS": "0"})
+
+    def count() -> int:
+        engine = create_engine(pg_url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT COUNT(*) FROM episodes")).scalar())
+        except Exception:
+            return 0
+        finally:
+            engine.dispose()
+
+    try:
+        deadline = time.monotonic() + 240
+        while count() < 1:  # poll until the run has logged an episode
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        restart = subprocess.run(["bash", str(PG_SCRIPT), "restart"], capture_output=True,
+                                 text=True, timeout=120)
+        assert restart.returncode == 0, restart.stderr
+        assert proc.wait(timeout=600) == 0, log.read_text()
+    finally:
+        proc.kill()
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        status = conn.execute(text("SELECT status FROM training_runs")).scalar()
+        ids = conn.execute(text("SELECT rllib_episode_id FROM episodes")).scalars().all()
+        bad = conn.execute(text(
+            "SELECT COUNT(*) FROM episodes e WHERE e.total_steps <> "
+            "(SELECT COUNT(*) FROM steps s WHERE s.episode_id = e.episode_id)")).scalar()
+    engine.dispose()
+    assert status == "completed" and len(ids) == len(set(ids)) >= 2 and bad == 0
