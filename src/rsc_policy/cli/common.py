@@ -54,7 +54,10 @@ def start_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    import logging
+
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token-authentication banner
+    logging.getLogger("ray.rllib").setLevel(logging.ERROR)  # "new API stack" notices
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
               "configure_logging": True}
     if address:
