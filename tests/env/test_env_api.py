@@ -111,3 +111,17 @@ def test_step_info_off_keeps_the_terminal_info(small):
     np.testing.assert_array_equal(
         info_lean["episode_log"]["reward"], info_full["episode_log"]["reward"]
     )
+
+
+def test_registered_with_gymnasium_as_rsc_trading_v0():
+    import subprocess
+    import sys
+
+    code = ("import gymnasium as gym; "
+            "e = gym.make('rsc_env:rsc/Trading-v0', env_config={'data': 'sp500', "
+            "'start': '2015-01-01', 'end': '2015-03-31'}); "
+            "from rsc_env import TradingEnv; assert isinstance(e.unwrapped, TradingEnv); "
+            "print(e.reset(seed=0)[0].shape, gym.make('rsc/Trading-v0').spec.id)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["(102,)", "rsc/Trading-v0"]
