@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from rsc_policy.agent.exploration import exploration_draw
+from rsc_policy.agent.kernels import greedy_actions
 from rsc_policy.agent.network import N_ACTIONS, build_qnet
 from rsc_policy.agent.replay import ReplayMemory
 from rsc_policy.agent.schedule import EpsilonSchedule
@@ -59,6 +60,8 @@ class StrategyAgent:
         self.memory = ReplayMemory(p.memory_size, obs_dim, seed=seed)
         self.schedule = EpsilonSchedule(p.epsilon, p.epsilon_decay, p.epsilon_min)
         self.steps = 0  # action selections so far: the `t` of the exploration key
+        # numpy views of the (flat, updated in place) Q-net weights for the fused forward
+        self._weights = [w.detach().numpy() for w in self.q.parameters()]
 
     @property
     def epsilon(self) -> float:
@@ -72,13 +75,11 @@ class StrategyAgent:
         self.steps += 1
         if explore:
             return random_action
-        with torch.inference_mode():
-            return int(self.q(torch.from_numpy(obs).unsqueeze(0)).argmax(dim=1))
+        return self.greedy(obs)
 
     def greedy(self, obs: np.ndarray) -> int:
-        """``argmax_a Q(obs, a)`` without touching epsilon."""
-        with torch.inference_mode():
-            return int(self.q(torch.from_numpy(obs).unsqueeze(0)).argmax(dim=1))
+        """``argmax_a Q(obs, a)`` without touching epsilon (one fused forward call)."""
+        return int(greedy_actions(obs.reshape(1, -1), *self._weights)[0])
 
     def remember(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray,
                  done: bool) -> None:

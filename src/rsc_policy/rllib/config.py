@@ -38,8 +38,10 @@ class StrategyAgentConfig(AlgorithmConfig):
     ``td_error_loss_fn`` (``"mse"``, the spec, or ``"huber"``), plus ``epsilon``,
     ``epsilon_decay``, ``epsilon_min``, ``memory_size``, ``batch_size``,
     ``target_update_freq`` (learning steps), ``updates_per_step``,
-    ``store_buffer_in_checkpoints``. The network comes from ``.rl_module(model_config=...)``:
-    ``fcnet_hiddens`` (default ``[64, 64]``) and ``fcnet_activation`` (default ``"relu"``).
+    ``store_buffer_in_checkpoints``, ``fused_learning_step`` (``False``: RLlib's generic
+    autograd path even where the fused step applies). The network comes from
+    ``.rl_module(model_config=...)``: ``fcnet_hiddens`` (default ``[64, 64]``) and
+    ``fcnet_activation`` (default ``"relu"``).
 
     How to run, ``exact``:
 
@@ -76,6 +78,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.target_update_freq = 100
         self.updates_per_step = 1.0
         self.store_buffer_in_checkpoints = True
+        self.fused_learning_step = True
         self.exact: bool | str = "auto"
         # Database logging (rsc_db): off unless .database(url=...) is called.
         self.db_url: str | None = None
@@ -127,6 +130,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         target_update_freq: int = NotProvided,
         updates_per_step: float = NotProvided,
         store_buffer_in_checkpoints: bool = NotProvided,
+        fused_learning_step: bool = NotProvided,
         exact: bool | str = NotProvided,
         **kwargs: Any,
     ) -> StrategyAgentConfig:
@@ -144,7 +148,8 @@ class StrategyAgentConfig(AlgorithmConfig):
             ("epsilon_min", epsilon_min), ("memory_size", memory_size),
             ("batch_size", batch_size), ("target_update_freq", target_update_freq),
             ("updates_per_step", updates_per_step),
-            ("store_buffer_in_checkpoints", store_buffer_in_checkpoints), ("exact", exact),
+            ("store_buffer_in_checkpoints", store_buffer_in_checkpoints),
+            ("fused_learning_step", fused_learning_step), ("exact", exact),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)

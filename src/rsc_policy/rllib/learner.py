@@ -40,10 +40,11 @@ class StrategyLearner(TorchLearner):
     learning steps on batches sampled from the memory, with no per-step RLlib overhead. This
     works for a local learner (``num_learners=0``) and a remote one (``num_learners=1``).
 
-    The step is :class:`rsc_policy.agent.update.DQNUpdate` (the fast step) for the team's
-    two-hidden-layer ReLU shape on CPU; any other ``fcnet_hiddens``/``fcnet_activation`` or a
-    GPU learner trains through RLlib's generic autograd path (:meth:`compute_loss_for_module`,
-    ``torch.optim.Adam``, RLlib's gradient clipping) — the same loss, tested equal.
+    The step is :class:`rsc_policy.agent.update.DQNUpdate` (one fused compiled call, with
+    ``grad_clip``, ``double_q`` and Huber) for two-hidden-layer ReLU networks on CPU; any other
+    ``fcnet_hiddens``/``fcnet_activation``, a GPU learner, or ``fused_learning_step=False``
+    trains through RLlib's generic autograd path (:meth:`compute_loss_for_module`,
+    ``torch.optim.Adam``, RLlib's gradient clipping) -- the same loss, tested equal.
     """
 
     dqn: DQNUpdate | None = None
@@ -71,10 +72,11 @@ class StrategyLearner(TorchLearner):
                                         config: AlgorithmConfig = None) -> None:
         module = self.module[module_id]
         cfg = config or self.config
-        if (is_default_shape(module.q) and self._device.type == "cpu" and cfg.grad_clip is None
-                and not cfg.double_q and cfg.td_error_loss_fn == "mse"):
+        if cfg.fused_learning_step and is_default_shape(module.q) and self._device.type == "cpu":
             self.dqn = DQNUpdate(module.q, module.target, lr=cfg.lr, gamma=cfg.gamma,
-                                 target_update_freq=cfg.target_update_freq)
+                                 target_update_freq=cfg.target_update_freq,
+                                 grad_clip=cfg.grad_clip, grad_clip_by=cfg.grad_clip_by,
+                                 double_q=cfg.double_q, huber=cfg.td_error_loss_fn == "huber")
             optimizer, params = self.dqn.optimizer, [self.dqn.params]
         else:
             self.dqn = None

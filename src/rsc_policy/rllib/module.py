@@ -12,7 +12,8 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
 from rsc_policy.agent.exploration import epsilon_greedy
-from rsc_policy.agent.network import build_qnet
+from rsc_policy.agent.kernels import greedy_actions
+from rsc_policy.agent.network import build_qnet, is_default_shape
 from rsc_policy.agent.schedule import EpsilonSchedule
 
 QF_PREDS = "qf_preds"
@@ -51,6 +52,7 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
                                  activation=activation)
         self.schedule = EpsilonSchedule(cfg.get("epsilon", 1.0), cfg.get("epsilon_decay", 0.995),
                                         cfg.get("epsilon_min", 0.01))
+        self._fused = is_default_shape(self.q)  # acting through the fused forward
         self.runner_index = 0
         self._key_base = 0  # env steps this runner took before the current request
         self._t_base = 0  # RLlib's step estimate at the start of the current request
@@ -74,20 +76,27 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
         """The key counter of the exploration forward pass at RLlib's step estimate ``t``."""
         return self._key_base + int(t) // self._t_scale - self._t_base // self._t_scale
 
+    def greedy(self, obs: Any) -> np.ndarray:
+        """``argmax_a Q(obs, a)`` per row: one fused call for the default shape, else torch."""
+        if self._fused:
+            x = np.ascontiguousarray(obs.numpy() if isinstance(obs, torch.Tensor) else obs,
+                                     dtype=np.float32)
+            return greedy_actions(x, *(w.detach().numpy() for w in self.q.parameters()))
+        with torch.no_grad():
+            return self.q(torch.as_tensor(obs)).argmax(dim=1).numpy()
+
     @override(TorchRLModule)
     def _forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        with torch.no_grad():
-            return {Columns.ACTIONS: self.q(batch[Columns.OBS]).argmax(dim=1)}
+        return {Columns.ACTIONS: torch.from_numpy(self.greedy(batch[Columns.OBS]))}
 
     @override(TorchRLModule)
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs: Any
                              ) -> dict[str, Any]:
         """Epsilon-greedy with ``epsilon(t)``; row ``j`` is keyed on
         ``(seed, runner_index, exploration_key(t), j)`` (see :mod:`rsc_policy.agent`)."""
-        with torch.no_grad():
-            greedy = self.q(batch[Columns.OBS]).argmax(dim=1).numpy()
-        actions = epsilon_greedy(greedy, self.schedule(int(t)), self.seed, self.runner_index,
-                                 self.exploration_key(t), int(self.action_space.n))
+        actions = epsilon_greedy(self.greedy(batch[Columns.OBS]), self.schedule(int(t)),
+                                 self.seed, self.runner_index, self.exploration_key(t),
+                                 int(self.action_space.n))
         return {Columns.ACTIONS: torch.from_numpy(np.ascontiguousarray(actions))}
 
     @override(TorchRLModule)

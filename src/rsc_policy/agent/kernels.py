@@ -1,0 +1,149 @@
+"""Compiled kernels (numba) for the default two-hidden-layer ReLU Q-network.
+
+One learning step of :class:`rsc_policy.agent.update.DQNUpdate` is a single call of
+:func:`dqn_step`: target forward, prediction, MSE or Huber loss, backward, optional gradient
+clipping and the Adam update, on numpy views of the torch parameter and optimizer buffers (no
+copies: torch keeps owning them, so ``state_dict``, checkpoints and ``param_groups["lr"]``
+work as before). :func:`greedy_actions` is the forward pass for acting. The matrix products
+go to BLAS (``np.dot``); everything else is fused loops. At batch 32 a torch step is ~35 small
+ops of 2-6 us dispatch each; this is one call (see ``bench/bench_learner.py`` for the numbers
+beside the GEMM floor).
+
+Layout of a flat parameter vector (as :func:`rsc_policy.agent.update._flatten` builds it):
+``w1 (H1, D), b1 (H1), w2 (H2, H1), b2 (H2), w3 (A, H2), b3 (A)``, row-major.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+LOSS_MSE, LOSS_HUBER = 0, 1
+CLIP_NONE, CLIP_VALUE, CLIP_NORM = 0, 1, 2
+
+
+@njit(cache=True, fastmath=False)
+def _layers(p: np.ndarray, d: int, h1: int, h2: int, a: int):
+    o = 0
+    w1 = p[o : o + h1 * d].reshape(h1, d)
+    o += h1 * d
+    b1 = p[o : o + h1]
+    o += h1
+    w2 = p[o : o + h2 * h1].reshape(h2, h1)
+    o += h2 * h1
+    b2 = p[o : o + h2]
+    o += h2
+    w3 = p[o : o + a * h2].reshape(a, h2)
+    o += a * h2
+    b3 = p[o : o + a]
+    return w1, b1, w2, b2, w3, b3
+
+
+@njit(cache=True)
+def _forward(x: np.ndarray, w1, b1, w2, b2, w3, b3):
+    z1 = np.dot(x, w1.T) + b1
+    h1 = np.maximum(z1, np.float32(0.0))
+    z2 = np.dot(h1, w2.T) + b2
+    h2 = np.maximum(z2, np.float32(0.0))
+    q = np.dot(h2, w3.T) + b3
+    return h1, h2, q
+
+
+@njit(cache=True)
+def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
+             exp_avg_sq: np.ndarray, step: np.ndarray, rows: np.ndarray, d: int, h1: int,
+             h2: int, a: int, gamma: float, lr: float, beta1: float, beta2: float, eps: float,
+             loss_kind: int, double_q: bool, clip_kind: int, clip: float) -> float:
+    """One DQN learning step in place on ``params`` (and Adam's buffers); returns the loss.
+
+    ``rows`` are replay rows ``[s | s' | a | r | done]`` (float32). The maths is
+    :func:`rsc_policy.agent.loss.td_loss` + ``torch.optim.Adam`` (single-tensor, no
+    amsgrad, no weight decay) + RLlib's clipping.
+    """
+    n = rows.shape[0]
+    s = np.ascontiguousarray(rows[:, :d])
+    s2 = np.ascontiguousarray(rows[:, d : 2 * d])
+    w1, b1, w2, b2, w3, b3 = _layers(params, d, h1, h2, a)
+    t1, c1, t2, c2, t3, c3 = _layers(target, d, h1, h2, a)
+    # target y = r + gamma * Q_target(s', a*) * (1 - done), no gradient
+    _, _, qt = _forward(s2, t1, c1, t2, c2, t3, c3)
+    if double_q:
+        _, _, qo = _forward(s2, w1, b1, w2, b2, w3, b3)
+    h1a, h2a, q = _forward(s, w1, b1, w2, b2, w3, b3)
+    dq = np.zeros((n, a), dtype=np.float32)
+    total = 0.0
+    for i in range(n):
+        if double_q:
+            best = 0
+            for j in range(1, a):
+                if qo[i, j] > qo[i, best]:
+                    best = j
+            q_next = qt[i, best]
+        else:
+            q_next = qt[i, 0]
+            for j in range(1, a):
+                if qt[i, j] > q_next:
+                    q_next = qt[i, j]
+        r = rows[i, 2 * d + 1]
+        done = rows[i, 2 * d + 2]
+        y = r + np.float32(gamma) * q_next * (np.float32(1.0) - done)
+        act = int(rows[i, 2 * d])
+        diff = q[i, act] - y
+        if loss_kind == LOSS_HUBER:
+            if abs(diff) < 1.0:
+                total += 0.5 * diff * diff
+                dq[i, act] = diff / n
+            else:
+                total += abs(diff) - 0.5
+                dq[i, act] = (1.0 if diff > 0 else -1.0) / n
+        else:
+            total += diff * diff
+            dq[i, act] = 2.0 * diff / n
+    # backward through the MLP into the flat gradient
+    g1, gb1, g2, gb2, g3, gb3 = _layers(grad, d, h1, h2, a)
+    g3[:, :] = np.dot(dq.T, h2a)
+    gb3[:] = dq.sum(axis=0)
+    dh2 = np.dot(dq, w3) * (h2a > 0)
+    g2[:, :] = np.dot(dh2.T, h1a)
+    gb2[:] = dh2.sum(axis=0)
+    dh1 = np.dot(dh2, w2) * (h1a > 0)
+    g1[:, :] = np.dot(dh1.T, s)
+    gb1[:] = dh1.sum(axis=0)
+    if clip_kind == CLIP_VALUE:
+        for k in range(grad.shape[0]):
+            grad[k] = min(max(grad[k], -clip), clip)
+    elif clip_kind == CLIP_NORM:
+        norm = np.sqrt(np.sum(grad.astype(np.float64) ** 2))
+        if norm > clip:
+            grad *= np.float32(clip / (norm + 1e-6))
+    # Adam (torch.optim.Adam, single tensor): lerp, mul/addcmul, bias corrections
+    step[0] += 1.0
+    t = step[0]
+    bc1 = 1.0 - beta1**t
+    bc2_sqrt = np.sqrt(1.0 - beta2**t)
+    step_size = np.float32(lr / bc1)
+    one_m_b1 = np.float32(1.0 - beta1)
+    b2f, one_m_b2 = np.float32(beta2), np.float32(1.0 - beta2)
+    bc2f, epsf = np.float32(bc2_sqrt), np.float32(eps)
+    for k in range(params.shape[0]):
+        g = grad[k]
+        m = exp_avg[k] + (g - exp_avg[k]) * one_m_b1
+        v = exp_avg_sq[k] * b2f + one_m_b2 * g * g
+        exp_avg[k] = m
+        exp_avg_sq[k] = v
+        params[k] -= step_size * m / (np.sqrt(v) / bc2f + epsf)
+    return total / n
+
+
+@njit(cache=True)
+def greedy_actions(obs: np.ndarray, w1, b1, w2, b2, w3, b3) -> np.ndarray:
+    """``argmax_a Q(obs, a)`` per row (first index on ties, like ``torch.argmax``)."""
+    _, _, q = _forward(obs, w1, b1, w2, b2, w3, b3)
+    out = np.empty(q.shape[0], dtype=np.int64)
+    for i in range(q.shape[0]):
+        best = 0
+        for j in range(1, q.shape[1]):
+            if q[i, j] > q[i, best]:
+                best = j
+        out[i] = best
+    return out
