@@ -1,6 +1,11 @@
-"""One DQN learning step (batch 32, 102-dim obs, 1 torch thread): target <= 400 µs.
+"""The learning step (batch 32, 102-dim obs, 64-64 net, 1 thread) beside its GEMM floor, and
+the act step. Targets (issue 11): learning step <= 90 us and <= 2x the floor measured in the
+same run; greedy act <= 10 us.
 
-Run: ``PYTHONPATH=src python -m pytest bench/bench_learner.py --benchmark-only``
+Run: ``pytest bench/bench_learner.py --benchmark-only``. The floor: one step is two forward
+passes (target on s', online on s) and one backward of the MLP on 32 rows, ~2.4 MFLOP in
+matrix products; ``test_gemm_floor`` times exactly those products as numpy float32 matmuls
+(BLAS, 1 thread), nothing else.
 """
 
 from __future__ import annotations
@@ -9,12 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from rsc_policy.agent.loss import td_loss
+from rsc_policy.agent.kernels import greedy_actions
+from rsc_policy.agent.loss import AutogradUpdate
 from rsc_policy.agent.network import build_qnet
 from rsc_policy.agent.replay import ReplayMemory
-from rsc_policy.agent.update import DQNUpdate, transition_width
+from rsc_policy.agent.update import DQNUpdate
 
-OBS, BATCH = 102, 32
+OBS, HIDDEN, ACTIONS, BATCH = 102, 64, 3, 32
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,8 +41,39 @@ def _memory() -> ReplayMemory:
     return mem
 
 
+def flops() -> int:
+    """Multiply-adds x 2 of the step's matrix products."""
+    fwd = BATCH * (OBS * HIDDEN + HIDDEN * HIDDEN + HIDDEN * ACTIONS)
+    bwd = BATCH * (HIDDEN * ACTIONS + 2 * HIDDEN * HIDDEN + HIDDEN * ACTIONS + HIDDEN * OBS)
+    return 2 * (2 * fwd + bwd)
+
+
+def test_gemm_floor(benchmark):
+    """The step's matrix products alone (float32 BLAS): what no implementation can beat."""
+    rng = np.random.default_rng(1)
+    s = rng.standard_normal((BATCH, OBS)).astype(np.float32)
+    w1 = rng.standard_normal((HIDDEN, OBS)).astype(np.float32)
+    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
+    w3 = rng.standard_normal((ACTIONS, HIDDEN)).astype(np.float32)
+
+    def products() -> None:
+        for _ in range(2):  # target and online forward
+            h1 = s @ w1.T
+            h2 = h1 @ w2.T
+            q = h2 @ w3.T
+        dq = q
+        dq.T @ h2  # noqa: B018
+        dh2 = dq @ w3
+        dh2.T @ h1  # noqa: B018
+        dh1 = dh2 @ w2
+        dh1.T @ s  # noqa: B018
+
+    benchmark(products)
+    benchmark.extra_info["mflop"] = flops() / 1e6
+
+
 def test_learning_step(benchmark):
-    """The step both trainers run: DQNUpdate on a ready batch."""
+    """The step both trainers run: the fused DQNUpdate on a ready batch."""
     upd = DQNUpdate(build_qnet(OBS, 3, 0), build_qnet(OBS, 3, 0))
     batch = torch.from_numpy(_memory().sample(BATCH).copy())
     benchmark(upd, batch)
@@ -47,19 +84,31 @@ def test_learning_step_with_sampling(benchmark):
     """Replay sample of 32 + learning step: the per-env-step learning cost."""
     upd = DQNUpdate(build_qnet(OBS, 3, 0), build_qnet(OBS, 3, 0))
     mem = _memory()
-    benchmark(lambda: upd(torch.from_numpy(mem.sample(BATCH))))
+    benchmark(lambda: upd(mem.sample(BATCH)))
 
 
 def test_autograd_reference_step(benchmark):
     """For comparison: the same step with autograd + torch.optim.Adam.step()."""
-    upd = DQNUpdate(build_qnet(OBS, 3, 0), build_qnet(OBS, 3, 0))
+    upd = AutogradUpdate(build_qnet(OBS, 3, 0), build_qnet(OBS, 3, 0))
     batch = torch.from_numpy(_memory().sample(BATCH).copy())
+    benchmark(upd, batch)
 
-    def step() -> None:
-        upd.params.grad.zero_()
-        td_loss(upd.q, upd.target, batch, upd.gamma).backward()
-        upd.optimizer.step()
-        upd.after_step()
 
-    benchmark(step)
-    assert transition_width(OBS) == batch.shape[1]
+def test_greedy_act_fused(benchmark):
+    """One observation's greedy action through the fused forward (the agents' act)."""
+    q = build_qnet(OBS, 3, 0)
+    weights = [p.detach().numpy() for p in q.parameters()]
+    obs = np.random.default_rng(0).standard_normal((1, OBS)).astype(np.float32)
+    benchmark(greedy_actions, obs, *weights)
+
+
+def test_greedy_act_torch(benchmark):
+    """For comparison: the same action through torch (inference mode)."""
+    q = build_qnet(OBS, 3, 0)
+    obs = torch.from_numpy(np.random.default_rng(0).standard_normal((1, OBS)).astype(np.float32))
+
+    def act() -> int:
+        with torch.inference_mode():
+            return int(q(obs).argmax(dim=1))
+
+    benchmark(act)

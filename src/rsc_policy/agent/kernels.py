@@ -125,13 +125,17 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
     one_m_b1 = np.float32(1.0 - beta1)
     b2f, one_m_b2 = np.float32(beta2), np.float32(1.0 - beta2)
     bc2f, epsf = np.float32(bc2_sqrt), np.float32(eps)
-    for k in range(params.shape[0]):
-        g = grad[k]
-        m = exp_avg[k] + (g - exp_avg[k]) * one_m_b1
-        v = exp_avg_sq[k] * b2f + one_m_b2 * g * g
-        exp_avg[k] = m
-        exp_avg_sq[k] = v
-        params[k] -= step_size * m / (np.sqrt(v) / bc2f + epsf)
+    # one simple loop per operation: each vectorises (one fused loop does not: ~2x slower)
+    size = params.shape[0]
+    denom = np.empty(size, dtype=np.float32)
+    for k in range(size):
+        exp_avg[k] = exp_avg[k] + (grad[k] - exp_avg[k]) * one_m_b1
+    for k in range(size):
+        exp_avg_sq[k] = exp_avg_sq[k] * b2f + one_m_b2 * grad[k] * grad[k]
+    for k in range(size):
+        denom[k] = np.sqrt(exp_avg_sq[k]) / bc2f + epsf
+    for k in range(size):
+        params[k] -= step_size * exp_avg[k] / denom[k]
     return total / n
 
 

@@ -85,6 +85,7 @@ class DQNUpdate:
             raise ValueError(f"grad_clip_by must be 'value', 'norm' or 'global_norm', got "
                              f"{grad_clip_by!r}")
         self._step = kernels.dqn_step
+        self._views: tuple[Any, tuple[np.ndarray, ...]] | None = None
 
     @torch.no_grad()
     def sync_target(self) -> None:
@@ -95,16 +96,24 @@ class DQNUpdate:
         """One learning step on ``batch`` rows ``[s | s' | a | r | done]``; returns the loss."""
         rows = batch.numpy() if isinstance(batch, Tensor) else batch
         group = self.optimizer.param_groups[0]
-        state = self.optimizer.state[self.params]  # re-read: a restore replaces the tensors
         beta1, beta2 = group["betas"]
-        loss = self._step(
-            self.params.data.numpy(), self.target_params.data.numpy(),
-            self.params.grad.numpy(), state["exp_avg"].numpy(), state["exp_avg_sq"].numpy(),
-            state["step"].numpy().reshape(1), rows, *self._dims, self.gamma,
-            float(group["lr"]), float(beta1), float(beta2), float(group["eps"]), self._loss,
-            self._double_q, *self._clip)
+        loss = self._step(*self._buffers(), rows, *self._dims, self.gamma,
+                          float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
+                          self._loss, self._double_q, *self._clip)
         self.after_step()
         return float(loss)
+
+    def _buffers(self) -> tuple[np.ndarray, ...]:
+        """numpy views of the parameter, target, gradient and Adam buffers (rebuilt when a
+        restore replaced Adam's state tensors)."""
+        state = self.optimizer.state[self.params]
+        key = state["exp_avg"]
+        if self._views is None or self._views[0] is not key:
+            self._views = (key, (
+                self.params.data.numpy(), self.target_params.data.numpy(),
+                self.params.grad.numpy(), state["exp_avg"].numpy(),
+                state["exp_avg_sq"].numpy(), state["step"].numpy().reshape(1)))
+        return self._views[1]
 
     def after_step(self) -> None:
         """Count the learning step; copy the target every ``target_update_freq`` steps."""
