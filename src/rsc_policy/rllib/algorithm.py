@@ -305,9 +305,9 @@ class StrategyAgentAlgo(Algorithm):
             self._learn(due)
             due = 0
             t1 = time.perf_counter()
-            results = group.fetch_ready_async_reqs(tags=SAMPLE_TAG,
-                                                   timeout_seconds=0.0 if self._pending
-                                                   else 0.05)
+            # Nothing to learn: wait briefly for whichever request finishes first (RLlib waits
+            # for *all* requests in flight until the timeout, so keep it short).
+            results = group.fetch_ready_async_reqs(tags=SAMPLE_TAG, timeout_seconds=0.002)
             t_wait += time.perf_counter() - t1
             for runner, result in results:
                 seq_no, learn_steps = self._in_flight.pop(runner, (self._seq_no,
