@@ -44,10 +44,15 @@ def _parse_dates(raw: pd.Series, source: str, column: str, date_format: str | No
             if date_format or fmt == "ISO8601":
                 return parsed
             readings[fmt] = parsed
-    distinct = {fmt: p for fmt, p in readings.items()
-                if not any(p.equals(q) for f, q in readings.items() if f < fmt)}
+    distinct: dict[str, pd.Series] = {}
+    for fmt, p in readings.items():
+        if not any(p.equals(q) for q in distinct.values()):
+            distinct[fmt] = p
+    ascending = {f: p for f, p in distinct.items() if p.is_monotonic_increasing}
     if len(distinct) == 1:
         return next(iter(distinct.values()))
+    if len(ascending) == 1:  # e.g. a d/m file whose m/d reading jumps back and forth
+        return next(iter(ascending.values()))
     if len(distinct) > 1:
         first = raw.iloc[0]
         raise MarketDataError(

@@ -32,9 +32,22 @@ def test_load_yahoo_style_iso(tmp_path):
 
 
 def test_load_us_dates_and_other_capitalisation(tmp_path):
-    text = "DATE,OPEN,HIGH,LOW,CLOSE,VOLUME\n1/2/2020,1,2,1,2,5\n1/3/2020,2,3,2,3,6\n"
+    text = "DATE,OPEN,HIGH,LOW,CLOSE,VOLUME\n1/2/2020,1,2,1,2,5\n1/13/2020,2,3,2,3,6\n"
     df = load_ohlcv(write(tmp_path, text))
-    assert df.index[1] == pd.Timestamp("2020-01-03")
+    assert df.index[1] == pd.Timestamp("2020-01-13")
+
+
+def test_day_month_order_is_read_from_the_dates_or_refused_as_ambiguous(tmp_path):
+    eu = "Date,Open,High,Low,Close,Volume\n2/1/2020,1,2,1,2,5\n13/1/2020,2,3,2,3,6\n"
+    assert load_ohlcv(write(tmp_path, eu)).index[1] == pd.Timestamp("2020-01-13")
+    # 3/1 then 2/2: ascending only as d/m (as m/d it would go from March back to February)
+    sorted_eu = "Date,Open,High,Low,Close,Volume\n3/1/2020,1,2,1,2,5\n2/2/2020,2,3,2,3,6\n"
+    assert load_ohlcv(write(tmp_path, sorted_eu)).index[0] == pd.Timestamp("2020-01-03")
+    both = "Date,Open,High,Low,Close,Volume\n1/2/2020,1,2,1,2,5\n1/3/2020,2,3,2,3,6\n"
+    with pytest.raises(MarketDataError, match="ambiguous.*--date-format"):
+        load_ohlcv(write(tmp_path, both))
+    assert load_ohlcv(write(tmp_path, both), date_format="%d/%m/%Y").index[1] == \
+        pd.Timestamp("2020-03-01")
 
 
 def test_load_given_format_and_column(tmp_path):
