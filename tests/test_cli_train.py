@@ -43,9 +43,15 @@ def test_train_writes_report_plots_checkpoint_and_db(ray_local, tmp_path):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] >= 1100 and summary["episodes"] >= 2
-    assert set(summary["evaluation"]) == {"agent", "buy and hold", "random"}
+    rows = summary["evaluation"]["rows"]
+    assert {"agent", "buy and hold", "SMA 50/200 crossover"} <= set(rows)
+    # buy-and-hold of the whole balance over 2015-01-02..2015-06-30 (the index rose ~1 %)
+    assert rows["buy and hold"]["total_return"] == pytest.approx(0.0073, abs=0.005)
+    assert summary["evaluation"]["n_random"] == 100 and summary["evaluation"]["fee_bp"] == 0.1
     report = (out / "report.md").read_text()
     assert "| agent |" in report and "env steps/s** (step logging included)" in report
+    assert "below 1 bp" in report and "Beats buy-and-hold's Sharpe on this period:" in report
+    assert "random (100 seeds, 5th pct)" in report
     [(status, n_episodes, total_steps, n_step_rows)] = _run_rows(f"sqlite:///{out}/rsc.sqlite")
     assert status == "completed" and n_episodes == summary["episodes"]
     assert n_step_rows == total_steps
@@ -76,6 +82,7 @@ def test_sequential_variant(tmp_path):
     assert result.exit_code == 0, result.output
     [(status, n_episodes, total_steps, n_step_rows)] = _run_rows(f"sqlite:///{out}/rsc.sqlite")
     assert (status, n_episodes) == ("completed", 2) and n_step_rows == total_steps
+    assert "sequential trainer, 1 env" in (out / "report.md").read_text()
 
     quiet = tmp_path / "seq-episodes-only"
     result = _invoke([*SMALL, "--sequential", "--episodes", "2", "--no-log-steps",

@@ -68,5 +68,6 @@ def test_compare_on_real_data_reports_true_benchmarks():
         <= res["random"]["p95"]["total_return"]
     text = markdown(res)
     assert "fee 0.1 bp" in text and "below 1 bp" in text
+    assert rows["agent"]["sharpe"] == 0.0  # never invested: 0, not NaN
     assert "Beats buy-and-hold's Sharpe on this period: no" in text  # a flat agent cannot
     assert "random (20 seeds, 5th pct)" in text

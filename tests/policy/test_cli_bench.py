@@ -42,13 +42,14 @@ def test_seq_vs_par_quick_writes_consistent_report(ray_local, tmp_path: Path) ->
         assert set(split) == {"sample_s", "learn_step_s", "sync_s", "log_s", "other_s"}
         assert split["log_s"] == 0.0 and all(v >= 0 for v in split.values())
         assert sum(split.values()) <= run["wall_time_s"] * 1.01 + 1e-6
-        policy = run["evaluation"]["policy"]
-        assert {"pnl", "return", "sharpe", "max_drawdown", "win_rate", "trades"} <= set(policy)
-        assert policy["steps"] > 0
+        agent = run["evaluation"]["rows"]["agent"]
+        assert {"pnl", "total_return", "sharpe", "max_drawdown", "trades", "cagr"} <= set(agent)
+        assert run["evaluation"]["n_random"] == 100
 
     table = (out / "seq_vs_par.md").read_text()
     assert all(f"| {r['label']} |" in table for r in runs)
     assert "| configuration |" in table and "speed-up" in table
+    assert "| buy and hold |" in table and "| SMA 50/200 crossover |" in table
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -26,7 +26,7 @@ def test_asha_on_the_held_out_evaluation_metric(rsc_env_name, train_env_config,
         lr=tune.grid_search([1e-3, 3e-3]))
     tuner = tune.Tuner(
         StrategyAgentAlgo, param_space=config,
-        tune_config=tune.TuneConfig(metric="evaluation/sharpe_annualised", mode="max",
+        tune_config=tune.TuneConfig(metric="evaluation/sharpe", mode="max",
                                     scheduler=ASHAScheduler(max_t=3, grace_period=1)),
         run_config=tune.RunConfig(stop={"training_iteration": 3}, storage_path=str(tmp_path),
                                   verbose=0))
@@ -34,12 +34,12 @@ def test_asha_on_the_held_out_evaluation_metric(rsc_env_name, train_env_config,
     assert len(results) == 2 and not results.errors
     for r in results:
         history = r.metrics_dataframe
-        assert history["evaluation/sharpe_annualised"].notna().all()
+        assert history["evaluation/sharpe"].notna().all()
         assert (history["evaluation/steps"] == 251).all()
         assert (history["rsc/lr"] == r.config["lr"]).all()
     best = results.get_best_result()
-    assert best.metrics["evaluation"]["sharpe_annualised"] == max(
-        r.metrics["evaluation"]["sharpe_annualised"] for r in results)
+    assert best.metrics["evaluation"]["sharpe"] == max(
+        r.metrics["evaluation"]["sharpe"] for r in results)
 
 
 def test_pbt_exploit_trains_with_the_new_lr_and_gamma(rsc_env_name, train_env_config,

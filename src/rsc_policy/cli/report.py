@@ -12,26 +12,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-METRICS = (
-    ("pnl", "PnL", "{:,.2f}"),
-    ("return_pct", "return %", "{:.2f}"),
-    ("sharpe_ratio", "Sharpe (per step)", "{:.4f}"),
-    ("max_drawdown", "max drawdown", "{:.2%}"),
-    ("win_rate", "win rate", "{:.2%}"),
-    ("trades", "trades", "{:d}"),
-)
 
-
-def report_row(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The report's columns (:data:`METRICS`) from
-    :func:`rsc_policy.evaluation.episode.run_episode`."""
-    return {"pnl": metrics["pnl"], "return_pct": 100 * metrics["return"],
-            "sharpe_ratio": metrics["sharpe"], "max_drawdown": metrics["max_drawdown"],
-            "win_rate": metrics["win_rate"], "trades": int(metrics["trades"])}
-
-
-def markdown_table(rows: Mapping[str, Mapping[str, Any]], columns=METRICS) -> str:
-    """One row per policy (``rows[name][metric]``), one column per metric."""
+def markdown_table(rows: Mapping[str, Mapping[str, Any]],
+                   columns: Sequence[tuple[str, str, str]]) -> str:
+    """One row per name (``rows[name][key]``), one column per ``(key, label, format)``."""
     head = "| policy | " + " | ".join(label for _, label, _ in columns) + " |"
     rule = "|---|" + "---:|" * len(columns)
     lines = [head, rule]

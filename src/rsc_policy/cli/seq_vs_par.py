@@ -23,7 +23,7 @@ from rich.console import Console
 from rsc_db.cli_errors import UserError
 from rsc_env import ReferenceTradingEnv, TradingEnv
 from rsc_policy.cli.common import start_ray
-from rsc_policy.cli.report import markdown_table, plot_bars, report_row
+from rsc_policy.cli.report import markdown_table, plot_bars
 from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
 console = Console()
@@ -197,8 +197,10 @@ def evaluate_trained(source: Any, s: BenchSettings, val_cfg: dict[str, Any], out
 
     directory = export_policy(source, out / "policies" / name,
                               env_config=val_cfg)
-    env = ENV_CLASSES[s.env](dict(val_cfg))
-    return evaluate(load_policy(directory), env)
+    # Held-out figures come from the fast env whatever env the timing ran (they are tested
+    # equal); 100 random policies give the random benchmark's distribution.
+    result = evaluate(load_policy(directory), val_cfg, n_random=100)
+    return {k: v for k, v in result.items() if k not in ("agent_info", "buy_and_hold_curve")}
 
 
 def run_all(s: BenchSettings, train_cfg: dict[str, Any], val_cfg: dict[str, Any], out: Path,
@@ -268,11 +270,17 @@ def machine_info() -> dict[str, Any]:
 def tables(runs: list[BenchRun]) -> tuple[str, str]:
     """The throughput table and the held-out evaluation table (Markdown)."""
     speed = {r.label: {**asdict(r), **r.time_split_s} for r in runs}
-    evals = {r.label: report_row(r.evaluation["policy"]) for r in runs}
-    evals["buy and hold"] = report_row(runs[0].evaluation["buy_and_hold"])
+    from rsc_policy.evaluation.benchmarks import COLUMNS
+
+    evals = {f"agent: {r.label}": r.evaluation["rows"]["agent"] for r in runs}
+    first = runs[0].evaluation
+    evals.update({name: row for name, row in first["rows"].items() if name != "agent"})
+    for stat in ("mean", "p5", "p95"):
+        evals[f"random ({first['n_random']} seeds, {stat})"] = first["random"][stat]
     speed_table = markdown_table(speed, THROUGHPUT_COLUMNS).replace(
         "| policy |", "| configuration |", 1)
-    return speed_table, markdown_table(evals)
+    fee = f"\n\nFee {first['fee_bp']:g} bp per trade; figures annualised from the bar frequency."
+    return speed_table, markdown_table(evals, COLUMNS) + fee
 
 
 def write_outputs(out: Path, s: BenchSettings, steps: int, runs: list[BenchRun]) -> str:

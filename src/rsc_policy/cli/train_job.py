@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -20,15 +19,9 @@ from rsc_db.cli_errors import UserError
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
 from rsc_policy.cli.common import load_periods, start_ray
-from rsc_policy.cli.report import (
-    markdown_table,
-    plot_equity,
-    plot_throughput,
-    plot_training,
-    report_row,
-)
+from rsc_policy.cli.report import plot_equity, plot_throughput, plot_training
 from rsc_policy.cli.settings import TrainSettings
-from rsc_policy.evaluation.episode import greedy_act, run_episode
+from rsc_policy.evaluation.episode import greedy_act
 
 console = Console()
 
@@ -119,7 +112,7 @@ def _run_in(
         else:
             trained = _train_rllib(settings, train_cfg, logger, checkpoint, address, run_dir)
     summary = _evaluate_and_report(settings, trained, val_cfg, run_dir, run_id, log_steps,
-                                   (train_cfg["start"], train_cfg["end"]))
+                                   (train_cfg["start"], train_cfg["end"]), sequential)
     return summary
 
 
@@ -334,28 +327,22 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
 # -------------------------------------------------------------------------- evaluation
 def _evaluate_and_report(
     settings: TrainSettings, trained: dict, val_cfg: dict, run_dir: Path, run_id: str,
-    log_steps: bool, train_dates: tuple[str, str],
+    log_steps: bool, train_dates: tuple[str, str], sequential: bool = False,
 ) -> dict[str, Any]:
+    from rsc_policy.evaluation.benchmarks import compare, markdown
+
     policy = trained["policy"]
-    rng = np.random.default_rng(settings.seed)
-    env = TradingEnv(val_cfg)
-    results = {
-        name: run_episode(act, env, keep_log=True)
-        for name, act in (
-            ("agent", greedy_act(policy)),
-            ("buy and hold", lambda _o: 1),
-            ("random", lambda _o: int(rng.integers(3))),
-        )
-    }
+    result = compare(greedy_act(policy), val_cfg, n_random=100)
     if trained["checkpoint"] is None:
         from rsc_policy import export_policy
 
         export_policy(policy, run_dir / "policy")
-    val = pd.DatetimeIndex([val_cfg["start"], val_cfg["end"]])
+    first, last = result["period"]
     plot_equity(
         run_dir / "equity.png",
-        {name: results[name]["episode_log"] for name in ("agent", "buy and hold")},
-        f"Held-out period {val[0].date()} to {val[-1].date()}: agent vs buy-and-hold",
+        {"agent": result["agent_info"]["episode_log"],
+         "buy and hold (whole balance)": result["buy_and_hold_curve"]},
+        f"Held-out period {first} to {last}: agent vs buy-and-hold",
     )
     plot_training(
         run_dir / "training.png",
@@ -365,28 +352,31 @@ def _evaluate_and_report(
     )
     plot_throughput(run_dir / "throughput.png", trained["iteration_rates"])
     rate = trained["env_steps"] / trained["wall_s"]
+    evaluation = {k: v for k, v in result.items()
+                  if k not in ("agent_info", "buy_and_hold_curve")}
     summary = {
         "run_id": run_id, "env_steps": trained["env_steps"], "wall_s": trained["wall_s"],
         "env_steps_per_s": rate, "learning_steps": trained["learning_steps"],
         "episodes": len(trained["episode_returns"]), "checkpoint": trained["checkpoint"],
-        "evaluation": {name: report_row(r) for name, r in results.items()},
-        "settings": settings.to_dict(),
+        "evaluation": evaluation, "settings": settings.to_dict(),
     }  # fmt: skip
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    table = markdown_table(summary["evaluation"])
+    table = markdown(result)
+    how = ("sequential trainer, 1 env" if sequential else
+           f"env runners: {settings.num_env_runners} x {settings.envs_per_runner} envs")
     report = [
         f"# rsc-train report: run {run_id}", "",
         f"- data: `{settings.data}`, train {train_dates[0]} to {train_dates[1]}, "
-        f"held-out {val[0].date()} to {val[-1].date()}",
+        f"held-out {first} to {last}",
         f"- {trained['env_steps']:,} env steps, {summary['episodes']} episodes, "
         f"{trained['learning_steps']:,} learning steps in {trained['wall_s']:.1f} s: "
         f"**{rate:,.0f} env steps/s** ({'step' if log_steps else 'episode'} logging included)",
-        f"- env runners: {settings.num_env_runners} x {settings.envs_per_runner} envs", "",
+        f"- {how}; seed {settings.seed}", "",
         "## Held-out evaluation (greedy policy)", "", table, "",
         "![equity](equity.png)", "", "## Training", "", "![training](training.png)", "",
         "![throughput](throughput.png)", "",
     ]  # fmt: skip
     (run_dir / "report.md").write_text("\n".join(report))
-    console.print(table)
+    console.print(table, markup=False, highlight=False)
     console.print(f"{rate:,.0f} env steps/s; report: {run_dir / 'report.md'}")
     return summary

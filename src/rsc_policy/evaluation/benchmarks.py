@@ -27,14 +27,23 @@ from rsc_policy.evaluation.metrics import episode_performance, performance
 LONG, FLAT = 1, 0
 
 
-def buy_and_hold(prices: np.ndarray, dates: Any, initial: float, fee_percent: float
-                 ) -> dict[str, float]:
-    """The whole balance in the instrument from the first bar to the last (see module doc)."""
+def buy_and_hold_curve(prices: np.ndarray, initial: float, fee_percent: float) -> np.ndarray:
+    """Portfolio value per bar of buy-and-hold (see module doc): the whole balance bought at
+    the first close (fractional shares, fee paid), sold at the last (fee paid)."""
     p = np.asarray(prices, dtype=float)
     fee = fee_percent / 100.0
-    shares = initial / (p[0] * (1.0 + fee))  # bought at the first close, fee paid
+    shares = initial / (p[0] * (1.0 + fee))
     values = np.concatenate([[initial], shares * p[1:]])
-    values[-1] *= 1.0 - fee  # sold at the last close, fee paid
+    values[-1] *= 1.0 - fee
+    return values
+
+
+def buy_and_hold(prices: np.ndarray, dates: Any, initial: float, fee_percent: float
+                 ) -> dict[str, float]:
+    """Figures of :func:`buy_and_hold_curve`."""
+    p = np.asarray(prices, dtype=float)
+    values = buy_and_hold_curve(p, initial, fee_percent)
+    shares = initial / (p[0] * (1.0 + fee_percent / 100.0))
     return performance(values, dates, trades=1, positions=np.ones(len(p) - 1),
                        traded_value=shares * (p[0] + p[-1]))
 
@@ -116,7 +125,10 @@ def compare(policy: Callable[[np.ndarray], int], env_config: Mapping[str, Any], 
     percentile = {k: float(100.0 * np.mean(v < rows["agent"][k])) for k, v in random.items()}
     return {"rows": rows, "random": summary, "agent_percentile": percentile,
             "n_random": n_random, "fee_bp": fee_percent * 100.0,
-            "period": (str(dates[0].date()), str(dates[-1].date())), "agent_info": agent_info}
+            "period": (str(dates[0].date()), str(dates[-1].date())), "agent_info": agent_info,
+            "buy_and_hold_curve": {"date": np.asarray(dates),
+                                   "portfolio_value": buy_and_hold_curve(
+                                       np.asarray(market.close), initial, fee_percent)}}
 
 
 COLUMNS = (("total_return", "return", "{:+.2%}"), ("cagr", "CAGR", "{:+.2%}"),

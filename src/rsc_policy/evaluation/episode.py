@@ -1,4 +1,4 @@
-"""Greedy evaluation on a held-out period, side by side with buy-and-hold."""
+"""Greedy evaluation of a policy on a held-out period, beside true benchmarks."""
 
 from __future__ import annotations
 
@@ -53,18 +53,12 @@ def run_episode(act: Callable[[np.ndarray], int], env: gym.Env, *, keep_log: boo
     return out
 
 
-def evaluate(policy: Any, env_config: Mapping[str, Any] | gym.Env) -> dict[str, Any]:
-    """Greedy ``policy`` over the period of ``env_config`` (a TradingEnv config or env).
+def evaluate(policy: Any, env_config: Mapping[str, Any], *, n_random: int = 100
+             ) -> dict[str, Any]:
+    """Greedy ``policy`` (a ``StrategyAgent``, ``GreedyPolicy`` or callable) over the period of
+    ``env_config``, beside the true benchmarks: buy-and-hold of the whole balance, the env's
+    always-long, SMA 50/200 crossover and ``n_random`` random policies
+    (:func:`rsc_policy.evaluation.benchmarks.compare`; render with ``benchmarks.markdown``)."""
+    from rsc_policy.evaluation.benchmarks import compare
 
-    Returns ``{"policy": metrics, "buy_and_hold": metrics}`` with ``pnl, return, sharpe,
-    max_drawdown, win_rate, trades`` (plus ``final_portfolio_value, total_reward, steps`` and
-    action counts); buy-and-hold always chooses "long".
-    """
-    if isinstance(env_config, gym.Env):
-        env = env_config
-    else:
-        from rsc_env import TradingEnv
-
-        env = TradingEnv(dict(env_config))
-    return {"policy": run_episode(greedy_act(policy), env),
-            "buy_and_hold": run_episode(lambda _obs: LONG, env)}
+    return compare(greedy_act(policy), env_config, n_random=n_random)

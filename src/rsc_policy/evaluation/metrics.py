@@ -6,7 +6,8 @@ annualisation and adds the trading figures (trades, exposure, turnover) from the
 
 Annualisation: ``periods_per_year`` = bars / calendar years spanned by the bars' dates
 (``(last - first) / 365.25 days``), so daily stock bars give ~252, hourly bars ~1,600, crypto
-daily bars ~365. Sharpe and Sortino use a zero risk-free rate.
+daily bars ~365. Sharpe and Sortino use a zero risk-free rate; a curve that never moves (never
+invested) has Sharpe, Sortino and Calmar 0 rather than undefined.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def performance(values: Sequence[float], dates: Sequence[Any], *, trades: int = 
     ann = periods_per_year(idx)
     returns = pd.Series(v[1:] / v[:-1] - 1.0, index=idx[1:])
     years = max(len(returns) / ann, 1e-12) if np.isfinite(ann) else float("nan")
-    return {
+    flat = bool(np.all(returns.to_numpy() == 0.0))  # never invested: ratios are 0, not NaN
+    out = {
         "total_return": float(v[-1] / v[0] - 1.0),
         "cagr": float(ep.annual_return(returns, annualization=ann)),
         "volatility": float(ep.annual_volatility(returns, annualization=ann)),
@@ -57,6 +59,9 @@ def performance(values: Sequence[float], dates: Sequence[Any], *, trades: int = 
         "pnl": float(v[-1] - v[0]),
         "periods_per_year": ann,
     }
+    if flat:
+        out.update(sharpe=0.0, sortino=0.0, calmar=0.0)
+    return out
 
 
 def episode_performance(info: dict[str, Any], start_date: Any = None) -> dict[str, float]:

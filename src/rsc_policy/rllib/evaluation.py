@@ -7,10 +7,12 @@ Configure it the RLlib way::
 
 Every evaluation iteration runs one greedy episode over the held-out period (the env and the
 greedy policy are deterministic, so one episode is the whole answer) and reports, under
-``evaluation/``: ``pnl``, ``total_return``, ``sharpe_annualised``, ``max_drawdown``,
-``trades``, ``steps``, and the same figures of buy-and-hold of that period under
-``evaluation/buy_and_hold/``, plus ``excess_return`` (agent minus buy-and-hold) and
-``evaluated_at_iteration``. Sharpe is annualised with sqrt(252) (daily bars).
+``evaluation/``: ``pnl``, ``total_return``, ``cagr``, ``volatility``, ``sharpe``,
+``sortino``, ``max_drawdown``, ``calmar``, ``trades``, ``exposure``, ``turnover``, ``steps``
+(annualised from the bar frequency, see :mod:`rsc_policy.evaluation.metrics`), the same
+figures of buy-and-hold of that period (whole balance, same fee) under
+``evaluation/buy_and_hold/``, ``excess_return`` (agent minus buy-and-hold) and
+``evaluated_at_iteration``.
 """
 
 from __future__ import annotations
@@ -21,38 +23,20 @@ import numpy as np
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
-from rsc_env import EnvParams
-
-PERIODS_PER_YEAR = 252  # daily bars
-
-
-def _figures(values: np.ndarray, trades: int) -> dict[str, float]:
-    returns = np.diff(values) / values[:-1]
-    sd = returns.std(ddof=1) if len(returns) > 1 else 0.0
-    peak = np.maximum.accumulate(values)
-    return {
-        "pnl": float(values[-1] - values[0]),
-        "total_return": float(values[-1] / values[0] - 1.0),
-        "sharpe_annualised": float(returns.mean() / sd * np.sqrt(PERIODS_PER_YEAR))
-        if sd > 0 else 0.0,
-        "max_drawdown": float(((peak - values) / peak).max()),
-        "trades": float(trades),
-    }
+from rsc_policy.evaluation.benchmarks import buy_and_hold
+from rsc_policy.evaluation.metrics import episode_performance
 
 
-def episode_figures(info: dict[str, Any], fee_percent: float) -> dict[str, Any]:
-    """Agent and buy-and-hold figures of one finished episode's terminal ``info``."""
-    log = info["episode_log"]
-    initial = float(info["initial_portfolio_value"])
-    agent = np.concatenate([[initial], log["portfolio_value"]])
-    prices = np.asarray(log["price"], dtype=float)
-    fee = fee_percent / 100.0
-    shares = initial / (prices[0] * (1 + fee))  # the whole balance, fractional shares
-    hold = np.concatenate([[initial], shares * prices * np.r_[np.ones(len(prices) - 1),
-                                                              1 - fee]])
-    out = _figures(agent, len(info.get("completed_trades", [])))
-    out["steps"] = float(info.get("total_steps", len(prices)))
-    out["buy_and_hold"] = _figures(hold, 1)
+def episode_figures(info: dict[str, Any], env_config: dict[str, Any]) -> dict[str, Any]:
+    """Figures of one greedy episode (terminal ``info``) and of buy-and-hold of its period."""
+    from rsc_env import TradingEnv
+
+    env = TradingEnv(dict(env_config))  # the period's bars (cached arrays): dates and closes
+    dates, params = env.market.dates, env.params
+    out = episode_performance(info, dates[0])
+    out["steps"] = float(info.get("total_steps", len(dates) - 1))
+    out["buy_and_hold"] = buy_and_hold(np.asarray(env.market.close), dates,
+                                       params.initial_balance, params.transaction_fee_percent)
     out["excess_return"] = out["total_return"] - out["buy_and_hold"]["total_return"]
     return out
 
@@ -76,9 +60,7 @@ def evaluate_held_out(algo: Any, eval_runners: Any) -> tuple[dict[str, Any], int
     if info is None or "episode_log" not in info:
         raise RuntimeError("held-out evaluation needs the env's terminal episode_log "
                            "(TradingEnv with record_episode=True)")
-    env_config = algo.config.get_evaluation_config_object().env_config
-    fee = float(env_config.get("transaction_fee_percent", EnvParams.transaction_fee_percent))
-    figures = episode_figures(info, fee_percent=fee)
+    figures = episode_figures(info, algo.config.get_evaluation_config_object().env_config)
     one = MetricsLogger()
     one.log_dict(figures, window=1)
     algo.metrics.aggregate([one.reduce()], key=EVALUATION_RESULTS)
