@@ -39,8 +39,13 @@ def test_train_writes_report_plots_checkpoint_and_db(ray_local, tmp_path):
     result = _invoke([*SMALL, "--env-steps", "1100", "--out", str(out)])
     assert result.exit_code == 0, result.output
     for name in ("report.md", "equity.png", "training.png", "throughput.png", "summary.json",
-                 "policy/qnet.pt", "checkpoint/rsc_run.json"):
+                 "policy/qnet.pt", "checkpoint/rsc_run.json", "metrics.jsonl"):
         assert (out / name).is_file(), name
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines and all("rsc/epsilon" in x and "env_steps" in x for x in lines)
+    assert not any(k.startswith("config/") for k in lines[0])
+    assert [x["env_steps"] for x in lines] == sorted(x["env_steps"] for x in lines)
+    assert list(out.glob("events.out.tfevents.*"))  # TensorBoard event file
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] >= 1100 and summary["episodes"] >= 2
     rows = summary["evaluation"]["rows"]

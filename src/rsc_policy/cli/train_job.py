@@ -108,7 +108,7 @@ def _run_in(
     with logger:  # completed / failed / interrupted
         console.print(f"run [bold]{run_id}[/bold] -> {run_dir}  (db {logger.url})")
         if sequential:
-            trained = _train_sequential(settings, train_cfg, logger)
+            trained = _train_sequential(settings, train_cfg, logger, run_dir)
         else:
             trained = _train_rllib(settings, train_cfg, logger, checkpoint, address, run_dir)
     summary = _evaluate_and_report(settings, trained, val_cfg, run_dir, run_id, log_steps,
@@ -126,27 +126,39 @@ def _progress() -> Progress:
     )  # fmt: skip
 
 
-def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogger) -> dict:
+def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogger,
+                      run_dir: Path) -> dict:
     from rsc_policy.agent.sequential import train_sequential
 
     agent_params = settings.agent.model_dump(exclude={"updates_per_step"})
     returns: list[float] = []
     count = {"n": 0}
 
+    from rsc_policy.cli.tracking import RunTracker
+
+    tracker = RunTracker(run_dir)
+
     def on_end(info: dict[str, Any]) -> None:
         count["n"] += 1
         returns.append(float(info["total_reward"]))
         logger.log_episode(f"{logger.run_id}-seq-{count['n']}", info)
+        logger.heartbeat()
+        tracker.log(count["n"] * int(info["total_steps"]), {
+            "episode_return": info["total_reward"], "pnl": info["pnl"],
+            "episodes_total": count["n"]})
 
     t0 = time.perf_counter()
-    res = train_sequential(
-        train_cfg,
-        episodes=settings.episodes,
-        env_steps=settings.env_steps,
-        seed=settings.seed,
-        on_episode_end=on_end,
-        **agent_params,
-    )
+    try:
+        res = train_sequential(
+            train_cfg,
+            episodes=settings.episodes,
+            env_steps=settings.env_steps,
+            seed=settings.seed,
+            on_episode_end=on_end,
+            **agent_params,
+        )
+    finally:
+        tracker.close()
     wall = time.perf_counter() - t0
     return {
         "policy": res.agent, "env_steps": res.env_steps, "wall_s": wall,
@@ -270,6 +282,9 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
     episodes_done = 0
     t_start = time.perf_counter()
     start_steps = algo.global_env_steps
+    from rsc_policy.cli.tracking import RunTracker
+
+    tracker = RunTracker(run_dir)
     try:
         with _progress() as progress:
             task = progress.add_task("training", total=target_steps or 0, status="")
@@ -278,6 +293,7 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
                 before = algo.global_env_steps
                 result = algo.train()
                 logger.heartbeat()
+                tracker.log(algo.global_env_steps, result)
                 rates.append((algo.global_env_steps - before) / (time.perf_counter() - t0))
                 new_returns = algo.pop_episode_returns()
                 returns.extend(new_returns)
@@ -310,6 +326,8 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
         console.print(f"interrupted: checkpoint at {ckpt} ({algo.global_env_steps:,} env "
                       f"steps); continue with --resume {run_dir}")
         raise
+    finally:
+        tracker.close()
     wall = time.perf_counter() - t_start
     ckpt = save_checkpoint(algo, run_dir)
     from rsc_policy import export_policy, load_policy
