@@ -63,6 +63,67 @@ def seq_vs_par(
     benchmark(s, train_cfg, val_cfg, out, address)
 
 
+@app.command("walk-forward")
+@cli_errors("rsc-bench")
+def walk_forward_cmd(
+    data: str = typer.Option("sp500", help="OHLCV CSV path or bundled sample name"),
+    date_format: str = typer.Option(None, help="strftime format of the CSV's dates"),
+    train_years: float = typer.Option(5.0, help="training window of each fold (years)"),
+    validation_years: float = typer.Option(1.0, help="validation window after it (years)"),
+    step_years: float = typer.Option(1.0, help="shift between folds (years)"),
+    test_years: float = typer.Option(2.0, help="final test period no fold sees (years)"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds per fold"),
+    episodes: int = typer.Option(10, help="training episodes per fold and seed"),
+    metric: str = typer.Option("sharpe", help="figure the verdict compares"),
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
+) -> None:
+    """Walk-forward validation of the sequential trainer with the team's settings: a table
+    per fold x seed and a verdict against buy-and-hold with a bootstrap interval."""
+    import json
+
+    from rsc_db.cli_errors import UserError
+    from rsc_policy.agent.sequential import train_sequential
+    from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
+    from rsc_policy.evaluation.walkforward import verdict_text, walk_forward
+
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {seeds!r}: give comma-separated integers") from None
+    agent = {k: v for k, v in AGENT_DEFAULTS.items() if k != "updates_per_step"}
+
+    def train(cfg: dict, seed: int):
+        return train_sequential(cfg, episodes=episodes, seed=seed, **agent).agent
+
+    env = {"data": data, **ENV_DEFAULTS, **({"date_format": date_format} if date_format else {})}
+    try:
+        result = walk_forward(env, train, seeds=seed_list, metric=metric,
+                              train_years=train_years, validation_years=validation_years,
+                              step_years=step_years, test_years=test_years)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    from rsc_policy.cli.report import markdown_table
+
+    columns = (("val_start", "validation from", "{}"), ("val_end", "to", "{}"),
+               ("agent", f"agent {metric}", "{:.2f}"),
+               ("buy_and_hold", f"buy-and-hold {metric}", "{:.2f}"),
+               ("random_mean", f"random mean {metric}", "{:.2f}"),
+               ("agent_percentile_vs_random", "agent pct vs random", "{:.0f}"),
+               ("agent_return", "agent return", "{:+.2%}"),
+               ("buy_and_hold_return", "buy-and-hold return", "{:+.2%}"))
+    table = markdown_table({f"fold {r['fold']} seed {r['seed']}": r
+                            for r in result["table"].to_dict("records")}, columns).replace(
+        "| policy |", "| run |", 1)
+    text = "\n".join([f"# walk-forward: `{data}`, {episodes} episodes per fold and seed", "",
+                      table, "", verdict_text(result["verdict"]), ""])
+    (out / "walkforward.md").write_text(text)
+    (out / "walkforward.json").write_text(json.dumps(
+        {"verdict": result["verdict"], "rows": result["table"].to_dict("records")},
+        indent=2, default=str))
+    print(text)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
