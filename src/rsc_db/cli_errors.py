@@ -34,7 +34,13 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, delivered like Ctrl-C so every ``finally`` and ``with`` block runs."""
 
 
+_received: list[int] = []  # signals seen, so the exit code survives a re-raised interrupt
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Ray's blocking calls turn any exception from a signal handler into KeyboardInterrupt:
+    # the flag keeps "this was SIGTERM" for the exit code.
+    _received.append(signum)
     raise Terminated(f"signal {signum}")
 
 
@@ -83,10 +89,10 @@ def cli_errors(prog: str) -> Callable[[F], F]:
                 return fn(*args, **kwargs)
             except typer.Exit:
                 raise
-            except Terminated:
-                error("terminated (SIGTERM)")
-                raise typer.Exit(EXIT_SIGTERM) from None
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, Terminated) or signal.SIGTERM in _received:
+                    error("terminated (SIGTERM)")
+                    raise typer.Exit(EXIT_SIGTERM) from None
                 error("interrupted (Ctrl-C)")
                 raise typer.Exit(EXIT_SIGINT) from None
             except Exception as exc:

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rsc_env import TEAM_TRAINING_PARAMS
-from rsc_policy import StrategyAgentConfig, evaluate, export_policy, load_policy, train_sequential
+from rsc_env import TEAM_TRAINING_PARAMS, TradingEnv
+from rsc_policy import StrategyAgentConfig, export_policy, load_policy, train_sequential
+from rsc_policy.evaluation.episode import greedy_act, run_episode
 
 SEEDS = range(8)
 ENV_STEPS = 1506  # six 251-step episodes
@@ -52,8 +53,8 @@ def permutation_p_value(a: list[float], b: list[float]) -> float:
 
 
 def score(policy: Any, train_cfg: dict, held_cfg: dict) -> dict[str, float]:
-    held = evaluate(policy, held_cfg)["policy"]
-    inside = evaluate(policy, train_cfg)["policy"]
+    held = run_episode(greedy_act(policy), TradingEnv(held_cfg))
+    inside = run_episode(greedy_act(policy), TradingEnv(train_cfg))
     return {"held_out_pnl": held["pnl"], "held_out_return": held["return"],
             "in_sample_reward": inside["total_reward"]}
 

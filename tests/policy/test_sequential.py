@@ -48,14 +48,14 @@ def test_export_load_and_evaluate_without_ray(tmp_path, train_env_config, held_o
     rng = np.random.default_rng(0)
     for obs in rng.standard_normal((20, 102)).astype(np.float32):
         assert policy.act(obs) == res.agent.greedy(obs)
-    report = evaluate(policy, held_out_env_config)
-    for side in ("policy", "buy_and_hold"):
-        for key in ("pnl", "return", "sharpe", "max_drawdown", "win_rate", "trades"):
-            assert np.isfinite(report[side][key]), (side, key)
-    bh = report["buy_and_hold"]
-    assert bh["actions"][1] == bh["steps"] and bh["trades"] == 0
-    assert report["policy"]["steps"] == bh["steps"]
-    assert evaluate(res.agent, held_out_env_config)["policy"] == report["policy"]
+    report = evaluate(policy, held_out_env_config, n_random=10)
+    for side in ("agent", "buy and hold"):
+        for key in ("pnl", "total_return", "sharpe", "max_drawdown", "trades", "cagr"):
+            assert np.isfinite(report["rows"][side][key]), (side, key)
+    assert report["rows"]["buy and hold"]["exposure"] == 1.0
+    again = evaluate(res.agent, held_out_env_config, n_random=10)
+    assert again["rows"]["agent"]["total_return"] == pytest.approx(
+        report["rows"]["agent"]["total_return"])
 
 
 def test_reference_modules_do_not_import_ray():
