@@ -8,13 +8,9 @@ evaluation packages work without it.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("reinforce-strategy-creator")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
+from rsc_env import __version__  # one version for the distribution
 
 if TYPE_CHECKING:
     from rsc_policy.agent.export import GreedyPolicy, export_policy, load_policy
@@ -32,6 +28,7 @@ if TYPE_CHECKING:
 ENV_NAME = "rsc-trading"
 
 __all__ = [
+    "__version__",
     "ENV_NAME",
     "AgentParams",
     "GreedyPolicy",
