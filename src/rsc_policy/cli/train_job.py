@@ -395,6 +395,6 @@ def _evaluate_and_report(
         "![throughput](throughput.png)", "",
     ]  # fmt: skip
     (run_dir / "report.md").write_text("\n".join(report))
-    console.print(table, markup=False, highlight=False)
+    console.print(table, markup=False, highlight=False, soft_wrap=True)
     console.print(f"{rate:,.0f} env steps/s; report: {run_dir / 'report.md'}")
     return summary
