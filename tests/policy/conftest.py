@@ -44,3 +44,25 @@ def learner_of():
         return next(iter(algo.learner_group.foreach_learner(lambda learner: learner))).get()
 
     return get
+
+
+def _adopt_state(fast: Any, q: Any, target: Any, optimizer: Any) -> None:
+    """Copy an autograd learner's weights, target weights and Adam moments (``q``,
+    ``target``, a per-parameter ``torch.optim.Adam``) into a ``DQNUpdate``'s flat buffers."""
+    import torch
+
+    params = list(q.parameters())
+    with torch.no_grad():
+        fast.params.copy_(torch.cat([p.reshape(-1) for p in params]))
+        fast.target_params.copy_(torch.cat([p.reshape(-1) for p in target.parameters()]))
+        state, moments = fast.optimizer.state[fast.params], [optimizer.state[p] for p in params]
+        for key in ("exp_avg", "exp_avg_sq"):
+            state[key].copy_(torch.cat([m[key].reshape(-1) for m in moments]))
+        state["step"].fill_(float(moments[0]["step"]))
+
+
+@pytest.fixture(scope="session")
+def adopt_state():
+    """``adopt_state(dqn_update, q, target, adam)``: lock-step helper of the parity tests of
+    the fused learning step against autograd (each step compared from a shared state)."""
+    return _adopt_state

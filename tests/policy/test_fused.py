@@ -33,19 +33,55 @@ def pair(**opts):
             AutogradUpdate(build_qnet(OBS, 3, 1), build_qnet(OBS, 3, 1), **kw))
 
 
-@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(o) or "mse")
+def assert_same_state(fast: DQNUpdate, ref: AutogradUpdate, atol: float) -> None:
+    for mine, theirs in ((fast.q, ref.q), (fast.target, ref.target)):
+        for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=atol)
+
+
+# Free-running over 200 steps. Gradient clipping by value (1e-3) is left out here: on these
+# batches a first-layer ReLU pre-activation lands within float32 rounding of 0 at step ~170,
+# BLAS and torch round it to different sides, that neuron's gradient flips on or off and Adam
+# carries the difference (7.6e-5 on one weight at step 200, measured). That is the chaos of
+# float32 training, not a difference of rule; the lock-step test below checks every one of
+# the 200 steps of that option (and all others) from a shared state at 1e-6.
+@pytest.mark.parametrize("opts", OPTIONS[:-1], ids=lambda o: ",".join(o) or "mse")
 def test_fused_step_equals_autograd_over_200_steps(opts):
     fast, ref = pair(**opts)
     for i in range(200):
         loss_fast, loss_ref = fast(batch(i)), ref(batch(i))
         assert loss_fast == pytest.approx(loss_ref, rel=5e-6, abs=1e-9)
-    for mine, theirs in ((fast.q, ref.q), (fast.target, ref.target)):
-        for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert_same_state(fast, ref, atol=1e-6)
     assert fast.num_updates == ref.num_updates == 200
     # Adam's state is the real optimizer's: step count and moments are there
     state = fast.optimizer.state[fast.params]
     assert float(state["step"]) == 200 and float(state["exp_avg_sq"].abs().sum()) > 0
+
+
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(o) or "mse")
+def test_fused_step_equals_autograd_step_by_step(opts, adopt_state):
+    # Lock-step: before every step the fast path takes the reference's weights and Adam
+    # moments; the one step it then computes must equal the reference's step.
+    fast, ref = pair(**opts)
+    for i in range(200):
+        if i:
+            adopt_state(fast, ref.q, ref.target, ref.optimizer)
+        loss_fast, loss_ref = fast(batch(i)), ref(batch(i))
+        assert loss_fast == pytest.approx(loss_ref, rel=5e-6, abs=1e-9)
+        assert_same_state(fast, ref, atol=1e-6)
+    assert fast.num_updates == ref.num_updates == 200
+
+
+def test_lock_step_check_fails_for_a_different_rule(adopt_state):
+    # The lock-step comparison can fail: a fast step with another gamma is caught at once.
+    fast, _ = pair(gamma=0.5)
+    _, ref = pair()
+    fast(batch(0))
+    ref(batch(0))
+    adopt_state(fast, ref.q, ref.target, ref.optimizer)
+    assert fast(batch(1)) != pytest.approx(ref(batch(1)), rel=5e-6)
+    with pytest.raises(AssertionError):
+        assert_same_state(fast, ref, atol=1e-6)
 
 
 @pytest.mark.parametrize("opts", OPTIONS[1:], ids=lambda o: ",".join(o))
