@@ -34,18 +34,20 @@ class MarketArrays:
     close: list[float]
     dates: list[pd.Timestamp]
     dates64: np.ndarray
-    observations: np.ndarray  # (n_rows, window * n_features + 2) float32, last 2 columns 0
+    observations: np.ndarray  # (n_rows, window * n_features + tail) float32, last tail cols 0
     n_features: int
 
     @classmethod
-    def build(cls, df: pd.DataFrame, window: int, norm_window: int) -> MarketArrays:
-        """Normalise every feature with its rolling stats and lay out each bar's window."""
+    def build(cls, df: pd.DataFrame, window: int, norm_window: int, tail: int = 2
+              ) -> MarketArrays:
+        """Normalise every feature with its rolling stats and lay out each bar's window,
+        followed by ``tail`` zero columns for the portfolio features."""
         values = df.to_numpy(dtype=np.float64)
         rolling = df.astype(np.float64).rolling(norm_window, min_periods=1)
         mean = np.nan_to_num(rolling.mean().to_numpy(), nan=0.0)
         std = np.nan_to_num(rolling.std().to_numpy(), nan=1e-8) + 1e-8
         n, f = values.shape
-        obs = np.zeros((n, window * f + 2), dtype=np.float32)
+        obs = np.zeros((n, window * f + tail), dtype=np.float32)
         row0 = np.nan_to_num((values[0] - mean[0]) / std[0])
         for k in range(window):  # slot k holds row t - (window - 1) + k
             lag = window - 1 - k
@@ -65,7 +67,8 @@ _CACHE: dict[tuple, MarketArrays] = {}
 _CACHE_SIZE = 8
 
 
-def market_arrays(df: pd.DataFrame, window: int, norm_window: int) -> MarketArrays:
+def market_arrays(df: pd.DataFrame, window: int, norm_window: int, tail: int = 2
+                  ) -> MarketArrays:
     """Shared :class:`MarketArrays` for ``df``: envs built from equal tables reuse one copy.
 
     Keyed by the table's content (a digest of values and dates), so the copies a vector env or
@@ -73,10 +76,10 @@ def market_arrays(df: pd.DataFrame, window: int, norm_window: int) -> MarketArra
     """
     digest = hashlib.blake2b(np.ascontiguousarray(df.to_numpy(np.float64)).tobytes())
     digest.update(df.index.to_numpy(dtype="datetime64[ns]").tobytes())
-    key = (digest.hexdigest(), tuple(df.columns), window, norm_window)
+    key = (digest.hexdigest(), tuple(df.columns), window, norm_window, tail)
     arrays = _CACHE.get(key)
     if arrays is None:
-        arrays = MarketArrays.build(df, window, norm_window)
+        arrays = MarketArrays.build(df, window, norm_window, tail)
         if len(_CACHE) >= _CACHE_SIZE:
             del _CACHE[next(iter(_CACHE))]
         _CACHE[key] = arrays
@@ -101,9 +104,11 @@ class TradingEnv(gym.Env):
         df, params = parse_env_config(env_config, overrides)
         self.df = df
         self.params = params
-        self.market = market_arrays(df, params.window_size, params.normalization_window_size)
+        tail = params.n_portfolio_features
+        self.market = market_arrays(df, params.window_size, params.normalization_window_size,
+                                    tail)
         self.n_rows = len(df)
-        dim = params.window_size * self.market.n_features + 2
+        dim = params.window_size * self.market.n_features + tail
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
         self.action_space = gym.spaces.Discrete(3)
         p = params
@@ -115,7 +120,14 @@ class TradingEnv(gym.Env):
         self._sl = None if p.stop_loss_pct is None else p.stop_loss_pct / 100.0
         self._tp = None if p.take_profit_pct is None else p.take_profit_pct / 100.0
         self.recorder = EpisodeRecorder() if p.record_episode else None
+        self._per_trade = p.trade_penalty_mode == "per_trade"
+        self._observe_position = p.observe_position
         self._reset_state()
+
+    @property
+    def episode_length(self) -> int:
+        """Steps of every episode (each walks all bars from row 0): ``n_rows - 1``."""
+        return self.n_rows - 1
 
     # ----------------------------------------------------------------- state
     def _reset_state(self) -> None:
@@ -143,8 +155,17 @@ class TradingEnv(gym.Env):
         t = self.t
         obs = self.market.observations[t].copy()
         ib = self.params.initial_balance
+        price = self.market.close[t]
+        if self._observe_position:
+            obs[-4] = self.balance / ib
+            obs[-3] = self.shares_held * price / ib
+            obs[-2] = self.position
+            # shares_held is signed, so (price - entry) * shares is the PnL of either side
+            obs[-1] = ((price - self.entry_price) * self.shares_held / ib
+                       if self.position else 0.0)
+            return obs
         obs[-2] = self.balance / ib
-        obs[-1] = self.shares_held * self.market.close[t] / ib
+        obs[-1] = self.shares_held * price / ib
         return obs
 
     def reset(
@@ -268,6 +289,7 @@ class TradingEnv(gym.Env):
                 sl_hit = sl is not None and price >= entry * (1 + sl)
                 tp_hit = not sl_hit and tp is not None and price <= entry * (1 - tp)
         action_taken = FLAT if (sl_hit or tp_hit) else agent_action
+        count_before = self.trade_count
         ops = self._execute(action_taken, price, t)
 
         pv = self.portfolio_value = self.balance + self.shares_held * price
@@ -284,9 +306,10 @@ class TradingEnv(gym.Env):
             drawdown = max(0.0, (self.max_portfolio_value - pv) / self.max_portfolio_value)
             if drawdown > self.max_drawdown:
                 self.max_drawdown = drawdown
+            trades = self.trade_count - count_before if self._per_trade else self.trade_count
             reward = (
                 risk
-                - p.trading_frequency_penalty * self.trade_count
+                - p.trading_frequency_penalty * trades
                 - p.drawdown_penalty * drawdown
             )
         self.total_reward += reward

@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+TRADE_PENALTY_MODES = ("cumulative", "per_trade")
+
+
 @dataclass(frozen=True)
 class EnvParams:
     """The environment's parameters; defaults are the team's environment defaults (spec)."""
@@ -26,6 +29,18 @@ class EnvParams:
     take_profit_pct: float | None = None
     position_sizing_method: str = "fixed_fractional"
     risk_fraction: float = 0.1
+    trade_penalty_mode: str = "cumulative"
+    """How ``trading_frequency_penalty`` is charged. ``"cumulative"`` (the spec, default): every
+    step pays ``trading_frequency_penalty * trade_count`` (the episode's count so far).
+    ``"per_trade"``: a step pays ``trading_frequency_penalty`` once for each trade counted on
+    that step (the trade count's increment: 1 for an entry or an exit, 1 for a reversal, as the
+    team counts it; 0 when nothing executes), so an episode pays ``penalty * trade_count`` in
+    all."""
+    observe_position: bool = False
+    """True: the observation gets two more features after the spec's two portfolio features:
+    the position (-1 short / 0 flat / 1 long) and the unrealised PnL of the open position over
+    ``initial_balance`` (``(price - entry) * shares`` long, ``(entry - price) * |shares|``
+    short, fees excluded; 0 when flat)."""
     record_episode: bool = True
     step_info: bool = True
     """False: non-terminal steps return an empty info (the terminal info, with the summary and
@@ -51,6 +66,17 @@ class EnvParams:
             "must be 'fixed_fractional' or 'all_in'",
         )
         need(0 < self.risk_fraction <= 1, "risk_fraction", "must be in (0, 1]")
+        need(
+            self.trade_penalty_mode in TRADE_PENALTY_MODES,
+            "trade_penalty_mode",
+            "must be 'cumulative' or 'per_trade'",
+        )
+        need(isinstance(self.observe_position, bool), "observe_position", "must be a bool")
+
+    @property
+    def n_portfolio_features(self) -> int:
+        """Features after the market window: 2 (spec), 4 with ``observe_position``."""
+        return 4 if self.observe_position else 2
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a plain dict (for run metadata)."""

@@ -27,12 +27,17 @@ class ReferenceTradingEnv(gym.Env):
         self.df, self.params = parse_env_config(env_config, overrides)
         self.features = self.df.astype(np.float64)
         n_features = self.features.shape[1]
-        dim = self.params.window_size * n_features + 2
+        dim = self.params.window_size * n_features + (4 if self.params.observe_position else 2)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
         self.action_space = gym.spaces.Discrete(3)
         self.recorder = EpisodeRecorder() if self.params.record_episode else None
         self.current_step = 0
         self.terminated = True
+
+    @property
+    def episode_length(self) -> int:
+        """Steps of every episode: all bars after the first."""
+        return len(self.df) - 1
 
     def fee(self, value: float) -> float:
         return value * self.params.transaction_fee_percent / 100
@@ -88,6 +93,14 @@ class ReferenceTradingEnv(gym.Env):
             rows = [pad] * (p.window_size - len(rows)) + rows
         price = float(self.df["close"].iloc[t])
         portfolio = [self.balance / p.initial_balance, self.shares_held * price / p.initial_balance]
+        if p.observe_position:  # option: position and unrealised PnL (fees excluded)
+            if self.current_position == 1:
+                unrealised = (price - self.entry_price) * self.shares_held
+            elif self.current_position == -1:
+                unrealised = (self.entry_price - price) * abs(self.shares_held)
+            else:
+                unrealised = 0.0
+            portfolio += [float(self.current_position), unrealised / p.initial_balance]
         return np.concatenate([np.concatenate(rows), portfolio]).astype(np.float32)
 
     # ------------------------------------------------------------------- step
@@ -129,6 +142,7 @@ class ReferenceTradingEnv(gym.Env):
             if sl_triggered or tp_triggered:
                 action = 0
         # 3. execute
+        self.trade_count_before_step = self.trade_count
         operations = self.execute(action, price, t)
         # 4. mark to market
         self.portfolio_value = self.balance + self.shares_held * price
@@ -282,7 +296,12 @@ class ReferenceTradingEnv(gym.Env):
                 risk_adjusted = float((np.mean(window) - p.risk_free_rate) / std)
         else:
             risk_adjusted = r
-        trading_penalty = p.trading_frequency_penalty * self.trade_count
+        if p.trade_penalty_mode == "per_trade":  # option: only the trades of this step
+            trading_penalty = p.trading_frequency_penalty * (
+                self.trade_count - self.trade_count_before_step
+            )
+        else:
+            trading_penalty = p.trading_frequency_penalty * self.trade_count
         drawdown = max(
             0.0, (self.max_portfolio_value - self.portfolio_value) / self.max_portfolio_value
         )

@@ -20,13 +20,20 @@ from rsc_policy.agent.exploration import exploration_draw
 from rsc_policy.agent.kernels import greedy_actions
 from rsc_policy.agent.network import N_ACTIONS, build_qnet
 from rsc_policy.agent.replay import ReplayMemory
-from rsc_policy.agent.schedule import EpsilonSchedule
+from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule, check_schedule
 from rsc_policy.agent.update import DQNUpdate
 
 
 @dataclass(frozen=True)
 class AgentParams:
-    """The agent's hyper-parameters (defaults are the spec's)."""
+    """The agent's hyper-parameters (defaults are the spec's).
+
+    Options beyond the spec (defaults keep it): ``epsilon_schedule`` -- ``"multiplicative"``
+    (epsilon *= epsilon_decay after every action), ``"linear"`` (epsilon to epsilon_min over
+    ``epsilon_fraction`` of ``epsilon_total_steps`` selections, then constant) or
+    ``"per_episode"`` (epsilon *= epsilon_decay once per finished episode); ``double_q``
+    (double-DQN targets); ``td_error_loss_fn`` (``"mse"``, the spec, or ``"huber"``).
+    """
 
     learning_rate: float = 1e-3
     gamma: float = 0.95
@@ -36,6 +43,19 @@ class AgentParams:
     memory_size: int = 2000
     batch_size: int = 32
     target_update_freq: int = 100
+    epsilon_schedule: str = "multiplicative"
+    epsilon_fraction: float = 0.1
+    epsilon_total_steps: int | None = None
+    double_q: bool = False
+    td_error_loss_fn: str = "mse"
+
+    def __post_init__(self) -> None:
+        check_schedule(self.epsilon_schedule, self.epsilon_fraction, self.epsilon_total_steps)
+        if self.td_error_loss_fn not in ("mse", "huber"):
+            raise ValueError(f"td_error_loss_fn must be 'mse' or 'huber', got "
+                             f"{self.td_error_loss_fn!r}")
+        if not isinstance(self.double_q, bool):
+            raise ValueError(f"double_q must be a bool, got {self.double_q!r}")
 
 
 class StrategyAgent:
@@ -56,9 +76,12 @@ class StrategyAgent:
         self.q = build_qnet(obs_dim, n_actions, seed)
         self.target = build_qnet(obs_dim, n_actions, seed)  # exact copy: same seed
         self.update = DQNUpdate(self.q, self.target, lr=p.learning_rate, gamma=p.gamma,
-                                target_update_freq=p.target_update_freq)
+                                target_update_freq=p.target_update_freq, double_q=p.double_q,
+                                huber=p.td_error_loss_fn == "huber")
         self.memory = ReplayMemory(p.memory_size, obs_dim, seed=seed)
-        self.schedule = EpsilonSchedule(p.epsilon, p.epsilon_decay, p.epsilon_min)
+        self.schedule = build_schedule(p.epsilon_schedule, p.epsilon, p.epsilon_decay,
+                                       p.epsilon_min, fraction=p.epsilon_fraction,
+                                       total_steps=p.epsilon_total_steps)
         self.steps = 0  # action selections so far: the `t` of the exploration key
         # numpy views of the (flat, updated in place) Q-net weights for the fused forward
         self._weights = [w.detach().numpy() for w in self.q.parameters()]
@@ -76,6 +99,11 @@ class StrategyAgent:
         if explore:
             return random_action
         return self.greedy(obs)
+
+    def end_episode(self) -> None:
+        """An episode finished (the ``per_episode`` schedule decays; the others ignore it)."""
+        if isinstance(self.schedule, EpisodeSchedule):
+            self.schedule.episode_finished(self.steps)
 
     def greedy(self, obs: np.ndarray) -> int:
         """``argmax_a Q(obs, a)`` without touching epsilon (one fused forward call)."""
@@ -125,6 +153,18 @@ def _make_env(env: gym.Env | dict[str, Any] | None) -> gym.Env:
     return TradingEnv(env)
 
 
+def _run_total(env: gym.Env, episodes: int | None, env_steps: int | None) -> int:
+    """The run's total env steps, for the linear schedule's horizon."""
+    totals = [] if env_steps is None else [int(env_steps)]
+    if episodes is not None:
+        length = getattr(env.unwrapped, "episode_length", None)
+        if length is None:
+            raise ValueError("epsilon_schedule='linear' with episodes= needs env_steps= or "
+                             "epsilon_total_steps= (this env has no fixed episode_length)")
+        totals.append(int(episodes) * int(length))
+    return max(1, min(totals))
+
+
 def train_sequential(
     env_config: gym.Env | dict[str, Any] | None,
     *,
@@ -141,12 +181,19 @@ def train_sequential(
     ``env_config`` is a :class:`rsc_env.TradingEnv` config dict (or an env instance). The first
     reset is seeded with ``seed`` (as RLlib's runner does), later resets are not.
     ``on_episode_end(info)`` receives the terminal step's info (summary, ``episode_log``).
+    ``epsilon_schedule="linear"`` without ``epsilon_total_steps`` falls over the run's total:
+    ``env_steps``, or ``episodes`` times the env's ``episode_length`` (whichever is smaller).
     """
     if episodes is None and env_steps is None:
         raise ValueError("give episodes= or env_steps=")
     torch.set_num_threads(1)
     env = _make_env(env_config)
     obs_dim = int(np.prod(env.observation_space.shape))
+    kind = agent_params.get("epsilon_schedule", getattr(params, "epsilon_schedule", None))
+    total = agent_params.get("epsilon_total_steps",
+                             getattr(params, "epsilon_total_steps", None))
+    if kind == "linear" and total is None:
+        agent_params["epsilon_total_steps"] = _run_total(env, episodes, env_steps)
     agent = StrategyAgent(obs_dim, int(env.action_space.n), seed=seed, params=params,
                           **agent_params)
     actions: list[int] = []
@@ -168,6 +215,7 @@ def train_sequential(
         actions.append(action)
         rewards.append(float(reward))
         if done:
+            agent.end_episode()
             summaries.append({k: v for k, v in info.items() if k not in _SUMMARY_SKIP})
             if on_episode_end is not None:
                 on_episode_end(info)

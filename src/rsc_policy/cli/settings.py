@@ -12,7 +12,7 @@ import datetime as dt
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
@@ -45,6 +45,17 @@ class AgentSettings(BaseModel):
     batch_size: int = Field(32, ge=1, description="replay batch of one learning step")
     target_update_freq: int = Field(50, ge=1, description="learning steps between target syncs")
     updates_per_step: float = Field(1.0, ge=0, description="learning steps per env step")
+    epsilon_schedule: Literal["multiplicative", "linear", "per_episode"] = Field(
+        "multiplicative", description="multiplicative: epsilon *= epsilon_decay per action "
+        "(the team's rule); linear: to epsilon_min over epsilon_fraction of the run's env "
+        "steps; per_episode: epsilon *= epsilon_decay per finished episode")
+    epsilon_fraction: float = Field(0.1, gt=0, le=1, description="linear schedule: fraction "
+                                    "of the run's env steps over which epsilon falls")
+    epsilon_total_steps: int | None = Field(None, ge=1, description="linear schedule: the "
+                                            "run's total env steps (default: env_steps)")
+    double_q: bool = Field(False, description="double-DQN targets")
+    td_error_loss_fn: Literal["mse", "huber"] = Field("mse", description="TD loss: mse (the "
+                                                      "team's) or huber")
 
     @model_validator(mode="after")
     def _batch_fits(self) -> AgentSettings:
@@ -112,6 +123,12 @@ class TrainSettings(BaseModel):
                 raise ValueError(f"{first} {a} is after {last} {b}")
         if self.episodes is None and self.env_steps is None:
             raise ValueError("give episodes or env_steps")
+        agent = self.agent
+        if agent.epsilon_schedule == "linear" and agent.epsilon_total_steps is None:
+            if self.episodes is not None:
+                raise ValueError("agent.epsilon_schedule 'linear' with episodes: set "
+                                 "agent.epsilon_total_steps (the run's total env steps)")
+            self.agent = agent.model_copy(update={"epsilon_total_steps": self.env_steps})
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,6 +29,12 @@ UNUSED_SETTINGS = {
 }
 
 
+#: The learning options beyond the spec and their defaults (the spec's rule).
+LEARNING_OPTIONS: dict[str, Any] = {
+    "epsilon_schedule": "multiplicative", "epsilon_fraction": 0.1, "epsilon_total_steps": None,
+    "double_q": False, "td_error_loss_fn": "mse"}
+
+
 class StrategyAgentConfig(AlgorithmConfig):
     """Config of :class:`rsc_policy.rllib.algorithm.StrategyAgentAlgo`.
 
@@ -36,7 +42,12 @@ class StrategyAgentConfig(AlgorithmConfig):
     RLlib has one: ``lr`` (``learning_rate`` is an alias of the same value), ``gamma``,
     ``grad_clip``/``grad_clip_by`` (off by default: the spec has no clipping), ``double_q``,
     ``td_error_loss_fn`` (``"mse"``, the spec, or ``"huber"``), plus ``epsilon``,
-    ``epsilon_decay``, ``epsilon_min``, ``memory_size``, ``batch_size``,
+    ``epsilon_decay``, ``epsilon_min``, ``epsilon_schedule`` (``"multiplicative"``, the spec;
+    ``"linear"``: to ``epsilon_min`` over ``epsilon_fraction`` of ``epsilon_total_steps``
+    global env steps, then constant; ``"per_episode"``: one decay per finished episode,
+    counted as global env steps // the env's ``episode_length``), ``epsilon_fraction``
+    (default 0.1), ``epsilon_total_steps`` (the run's total env steps; needed by
+    ``"linear"``), ``memory_size``, ``batch_size``,
     ``target_update_freq`` (learning steps), ``updates_per_step``,
     ``store_buffer_in_checkpoints``, ``fused_learning_step`` (``False``: RLlib's generic
     autograd path even where the fused step applies). The network comes from
@@ -73,6 +84,9 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.epsilon = 1.0
         self.epsilon_decay = 0.995
         self.epsilon_min = 0.01
+        self.epsilon_schedule = "multiplicative"
+        self.epsilon_fraction = 0.1
+        self.epsilon_total_steps: int | None = None
         self.memory_size = 2000
         self.batch_size = 32
         self.target_update_freq = 100
@@ -125,6 +139,9 @@ class StrategyAgentConfig(AlgorithmConfig):
         epsilon: float = NotProvided,
         epsilon_decay: float = NotProvided,
         epsilon_min: float = NotProvided,
+        epsilon_schedule: str = NotProvided,
+        epsilon_fraction: float = NotProvided,
+        epsilon_total_steps: int | None = NotProvided,
         memory_size: int = NotProvided,
         batch_size: int = NotProvided,
         target_update_freq: int = NotProvided,
@@ -145,7 +162,9 @@ class StrategyAgentConfig(AlgorithmConfig):
         for name, value in (
             ("double_q", double_q), ("td_error_loss_fn", td_error_loss_fn),
             ("epsilon", epsilon), ("epsilon_decay", epsilon_decay),
-            ("epsilon_min", epsilon_min), ("memory_size", memory_size),
+            ("epsilon_min", epsilon_min), ("epsilon_schedule", epsilon_schedule),
+            ("epsilon_fraction", epsilon_fraction),
+            ("epsilon_total_steps", epsilon_total_steps), ("memory_size", memory_size),
             ("batch_size", batch_size), ("target_update_freq", target_update_freq),
             ("updates_per_step", updates_per_step),
             ("store_buffer_in_checkpoints", store_buffer_in_checkpoints),
@@ -190,6 +209,9 @@ class StrategyAgentConfig(AlgorithmConfig):
             "epsilon": self.epsilon,
             "epsilon_decay": self.epsilon_decay,
             "epsilon_min": self.epsilon_min,
+            "epsilon_schedule": self.epsilon_schedule,
+            "epsilon_fraction": self.epsilon_fraction,
+            "epsilon_total_steps": self.epsilon_total_steps,
         }
 
     @override(AlgorithmConfig)
@@ -256,6 +278,15 @@ class StrategyAgentConfig(AlgorithmConfig):
         if self.grad_clip is not None and not (isinstance(self.grad_clip, int | float)
                                                and self.grad_clip > 0):
             self._value_error(f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
+        from rsc_policy.agent.schedule import check_schedule
+
+        try:
+            check_schedule(self.epsilon_schedule, self.epsilon_fraction,
+                           self.epsilon_total_steps)
+        except ValueError as exc:
+            self._value_error(str(exc))
+        if not isinstance(self.double_q, bool):
+            self._value_error(f"double_q must be a bool, got {self.double_q!r}")
         if self.td_error_loss_fn not in ("mse", "huber"):
             self._value_error(f"td_error_loss_fn must be 'mse' or 'huber', got "
                               f"{self.td_error_loss_fn!r}")
@@ -319,8 +350,25 @@ class StrategyAgentConfig(AlgorithmConfig):
             self._value_error(f"batch_mode={self.batch_mode!r}: StrategyAgentAlgo samples "
                               "fragments ('truncate_episodes')")
 
+    def build_epsilon_schedule(self, episode_length: int | None = None) -> Any:
+        """The configured epsilon schedule (a callable of the global step count); the
+        ``per_episode`` schedule needs the env's fixed ``episode_length``."""
+        from rsc_policy.agent.schedule import build_schedule
+
+        return build_schedule(self.epsilon_schedule, self.epsilon, self.epsilon_decay,
+                              self.epsilon_min, fraction=self.epsilon_fraction,
+                              total_steps=self.epsilon_total_steps,
+                              episode_length=episode_length)
+
     def agent_params(self) -> dict[str, Any]:
-        """The agent's parameters as keyword arguments of the sequential agent."""
-        return {"learning_rate": self.lr, **{k: getattr(self, k) for k in (
+        """The agent's parameters as keyword arguments of the sequential agent: the spec's
+        eight, plus each learning option (``epsilon_schedule``, ``epsilon_fraction``,
+        ``epsilon_total_steps``, ``double_q``, ``td_error_loss_fn``) set away from its
+        default."""
+        out = {"learning_rate": self.lr, **{k: getattr(self, k) for k in (
             "gamma", "epsilon", "epsilon_decay", "epsilon_min",
             "memory_size", "batch_size", "target_update_freq")}}
+        for key, value in LEARNING_OPTIONS.items():
+            if getattr(self, key) != value:
+                out[key] = getattr(self, key)
+        return out

@@ -14,7 +14,7 @@ from ray.rllib.utils.annotations import override
 from rsc_policy.agent.exploration import epsilon_greedy
 from rsc_policy.agent.kernels import greedy_actions
 from rsc_policy.agent.network import build_qnet, is_default_shape
-from rsc_policy.agent.schedule import EpsilonSchedule
+from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule
 
 QF_PREDS = "qf_preds"
 #: The team's network: RLlib's ``fcnet_hiddens`` / ``fcnet_activation`` default here to these.
@@ -28,13 +28,16 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
 
     ``model_config`` keys: ``fcnet_hiddens`` (default ``[64, 64]``), ``fcnet_activation``
     (default ``"relu"``), ``seed`` (weight init and exploration key), ``epsilon``,
-    ``epsilon_decay``, ``epsilon_min``.
+    ``epsilon_decay``, ``epsilon_min``, ``epsilon_schedule``, ``epsilon_fraction``,
+    ``epsilon_total_steps`` (see :func:`rsc_policy.agent.schedule.build_schedule`).
 
     Exploration keys: the draw for env ``j`` of a vector step is keyed on
     ``(seed, runner_index, k, j)`` where ``k`` is the runner's own count of env steps taken
     (:meth:`begin_sample` hands it in with each request; the algorithm keeps one counter per
     runner in its checkpointed state), so no key repeats across requests, runners or restarts.
-    Epsilon is ``epsilon(t)`` of the global step estimate ``t`` RLlib passes.
+    Epsilon is ``epsilon(t)`` of the global step estimate ``t`` RLlib passes; the
+    ``per_episode`` schedule counts ``t // episode_length`` episodes (the runner hands the
+    env's fixed episode length in with :meth:`set_episode_length`).
     """
 
     @override(TorchRLModule)
@@ -50,8 +53,11 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
         # Exact copy at init (same seeded draw); dropped on inference-only (runner) copies.
         self.target = build_qnet(obs_dim, n_actions, self.seed, hiddens=hiddens,
                                  activation=activation)
-        self.schedule = EpsilonSchedule(cfg.get("epsilon", 1.0), cfg.get("epsilon_decay", 0.995),
-                                        cfg.get("epsilon_min", 0.01))
+        self.schedule = build_schedule(
+            cfg.get("epsilon_schedule", "multiplicative"), cfg.get("epsilon", 1.0),
+            cfg.get("epsilon_decay", 0.995), cfg.get("epsilon_min", 0.01),
+            fraction=cfg.get("epsilon_fraction", 0.1),
+            total_steps=cfg.get("epsilon_total_steps"))
         self._fused = is_default_shape(self.q)  # acting through the fused forward
         self.runner_index = 0
         self._key_base = 0  # env steps this runner took before the current request
@@ -71,6 +77,18 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
         """
         self.runner_index = int(runner_index)
         self._key_base, self._t_base, self._t_scale = int(key_base), int(t_base), int(t_scale)
+
+    @property
+    def needs_episode_length(self) -> bool:
+        """Whether the ``per_episode`` schedule still waits for the env's episode length."""
+        return isinstance(self.schedule, EpisodeSchedule) and self.schedule.episode_length is None
+
+    def set_episode_length(self, length: int) -> None:
+        """Give the ``per_episode`` schedule the env's fixed episode length (in steps)."""
+        if isinstance(self.schedule, EpisodeSchedule):
+            if int(length) < 1:
+                raise ValueError(f"episode_length must be >= 1, got {length!r}")
+            self.schedule.episode_length = int(length)
 
     def exploration_key(self, t: int) -> int:
         """The key counter of the exploration forward pass at RLlib's step estimate ``t``."""

@@ -59,6 +59,30 @@ def finished_episodes(episodes: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(str(ep.id_), ep.get_infos(-1)) for ep in episodes if ep.is_done]
 
 
+def episode_length_of(runner: EnvRunner) -> int:
+    """The fixed episode length of the runner's envs (their ``episode_length`` attribute)."""
+    try:
+        lengths = set(runner.env.unwrapped.get_attr("episode_length"))
+    except AttributeError:
+        raise ValueError("epsilon_schedule='per_episode' needs envs of a fixed episode length "
+                         "with an episode_length attribute (rsc_env.TradingEnv has one)"
+                         ) from None
+    if len(lengths) != 1:
+        raise ValueError(f"epsilon_schedule='per_episode': the runner's envs have different "
+                         f"episode lengths {sorted(lengths)}")
+    return int(lengths.pop())
+
+
+def group_episode_length(group: Any) -> int:
+    """:func:`episode_length_of` asked of an ``EnvRunnerGroup`` from the driver: its local
+    runner when it samples (no remote runners), else its first healthy remote runner."""
+    if group.num_remote_env_runners() == 0:
+        return episode_length_of(group.local_env_runner)
+    first = sorted(group.healthy_env_runner_ids())[:1]
+    return int(group.foreach_env_runner(episode_length_of, remote_worker_ids=first,
+                                        local_env_runner=False)[0])
+
+
 def sample_on_runner(runner: EnvRunner, *, global_steps: int, key_base: int,
                      num_timesteps: int, weights: dict[str, Any] | None = None,
                      with_infos: bool = False, force_reset: bool = False,
@@ -80,6 +104,8 @@ def sample_on_runner(runner: EnvRunner, *, global_steps: int, key_base: int,
     scale = max(1, int(runner.config.num_env_runners or 0))
     runner.module.begin_sample(runner.worker_index or 0, key_base, global_steps, scale)
     try:
+        if getattr(runner.module, "needs_episode_length", False):
+            runner.module.set_episode_length(episode_length_of(runner))
         episodes = runner.sample(num_timesteps=num_timesteps, explore=True,
                                  force_reset=force_reset)
     except Exception as exc:  # noqa: BLE001 - reported to the driver, which bounds retries
