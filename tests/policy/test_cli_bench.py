@@ -46,7 +46,15 @@ def test_seq_vs_par_quick_writes_consistent_report(ray_local, tmp_path: Path) ->
         assert {"pnl", "total_return", "sharpe", "max_drawdown", "trades", "cagr"} <= set(agent)
         assert run["evaluation"]["n_random"] == 100
 
+    lim = doc["limits"]  # the ceiling derived from costs measured in the same run
+    per_step = lim["env_step_us"] + lim["act_us"] + lim["learn_step_us"]
+    assert lim["gemm_floor_us"] > 0 and lim["learn_step_us"] > 0
+    assert math.isclose(lim["sequential_ceiling"], 1e6 / per_step)
+    assert math.isclose(lim["parallel_ceiling"],
+                        min(1e6 / lim["learn_step_us"], lim["cores"] * 1e6 / per_step))
+
     table = (out / "seq_vs_par.md").read_text()
+    assert "core ceiling with one learner" in table
     assert all(f"| {r['label']} |" in table for r in runs)
     assert "| configuration |" in table and "speed-up" in table
     assert "| buy and hold |" in table and "| SMA 50/200 crossover |" in table

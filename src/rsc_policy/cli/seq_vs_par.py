@@ -283,14 +283,17 @@ def tables(runs: list[BenchRun]) -> tuple[str, str]:
     return speed_table, markdown_table(evals, COLUMNS) + fee
 
 
-def write_outputs(out: Path, s: BenchSettings, steps: int, runs: list[BenchRun]) -> str:
+def write_outputs(out: Path, s: BenchSettings, steps: int, runs: list[BenchRun],
+                  limits: dict[str, float] | None = None) -> str:
     """Write JSON, Markdown and PNG into ``out``; return the Markdown report."""
+    from rsc_policy.cli.limits import limits_text
+
     speed, evals = tables(runs)
     doc = {"benchmark": "seq-vs-par", "machine": machine_info(), "settings": asdict(s),
            "target_env_steps": s.target_env_steps, "env_steps": steps,
            "env_steps_note": STEPS_NOTE,
            "time_split_notes": {"sequential": SEQ_SPLIT_NOTE, "throughput": PAR_SPLIT_NOTE},
-           "runs": [asdict(r) for r in runs]}
+           "limits": limits, "runs": [asdict(r) for r in runs]}
     (out / "seq_vs_par.json").write_text(json.dumps(doc, indent=2, default=str))
     report = "\n".join([
         f"# seq-vs-par: {s.env} env, {steps:,} env steps, data `{s.data}` "
@@ -298,7 +301,8 @@ def write_outputs(out: Path, s: BenchSettings, steps: int, runs: list[BenchRun])
         f"{os.cpu_count()} CPUs; speed-up = env steps/s relative to the sequential run; "
         f"runner configurations: {s.envs_per_runner} envs x fragment {s.fragment}, "
         f"{s.updates_per_step} learning steps per env step; DB logging off (log s = 0).", "",
-        speed, "", f"## Held-out evaluation (greedy, {s.val_start}..{s.val_end})", "", evals,
+        speed, "", *([limits_text(limits), ""] if limits else []),
+        f"## Held-out evaluation (greedy, {s.val_start}..{s.val_end})", "", evals,
         "", "![env steps/s](seq_vs_par.png)", ""])
     (out / "seq_vs_par.md").write_text(report)
     plot_bars(out / "seq_vs_par.png", [r.label for r in runs],
@@ -327,10 +331,16 @@ def benchmark(s: BenchSettings, train_cfg: dict[str, Any], val_cfg: dict[str, An
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
     steps = align_steps(s.target_env_steps, s)
+    from rsc_policy.cli.limits import measure_limits
+
+    console.print("measuring the limits (env step, act, learning step, GEMM floor) ...")
+    limits = measure_limits(ENV_CLASSES[s.env](dict(train_cfg)), os.cpu_count() or 1)
     started = start_ray(address)
     try:
+        if address is not None:
+            limits["cores"] = float(ray.cluster_resources().get("CPU", limits["cores"]))
         runs = run_all(s, train_cfg, val_cfg, out, steps)
-        report = write_outputs(out, s, steps, runs)
+        report = write_outputs(out, s, steps, runs, limits)
     finally:
         if started:
             ray.shutdown()

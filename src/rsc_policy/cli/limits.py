@@ -1,0 +1,113 @@
+"""The machine's limits for the team's rule, measured in one run: what ``seq-vs-par`` compares
+its throughput against.
+
+Per env step the agent does one env step (``E``), one greedy/epsilon action (``A``) and, at one
+learning step per env step, one replay sample + fused learning step (``L``). The sequential
+trainer cannot beat ``1 / (E + A + L)``. With one learner and runners on ``n`` cores, the
+learner is serial (``<= 1 / L``) and all work shares the cores (``<= n / (E + A + L)``): the
+ceiling is the smaller of the two (transfers, Ray and the driver not counted, so real runs
+stay below it). ``L`` beside its GEMM floor (the step's matrix products alone, float32 BLAS)
+shows how far the step is from the hardware.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+HIDDEN, BATCH = 64, 32
+
+
+def _median_us(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
+    """Median over ``repeats`` of the mean time of ``n`` calls, in microseconds."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        times.append((time.perf_counter() - t0) / n * 1e6)
+    return float(np.median(times))
+
+
+def gemm_floor_us(obs_dim: int, n_actions: int = 3) -> float:
+    """The learning step's matrix products alone: two forward passes and one backward."""
+    rng = np.random.default_rng(1)
+    s = rng.standard_normal((BATCH, obs_dim)).astype(np.float32)
+    w1 = rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32)
+    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
+    w3 = rng.standard_normal((n_actions, HIDDEN)).astype(np.float32)
+
+    def products() -> None:
+        for _ in range(2):
+            h1 = s @ w1.T
+            h2 = h1 @ w2.T
+            q = h2 @ w3.T
+        dh2 = q @ w3
+        _ = q.T @ h2, dh2.T @ h1
+        dh1 = dh2 @ w2
+        _ = dh1.T @ s
+
+    return _median_us(products, 2000)
+
+
+def measure_limits(env: Any, n_cores: int) -> dict[str, float]:
+    """Time ``E``, ``A``, ``L`` and the GEMM floor on ``env`` (one thread); derive ceilings."""
+    import torch
+
+    from rsc_policy.agent.kernels import greedy_actions
+    from rsc_policy.agent.network import build_qnet
+    from rsc_policy.agent.replay import ReplayMemory
+    from rsc_policy.agent.update import DQNUpdate
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        obs_dim = int(np.prod(env.observation_space.shape))
+        n_actions = int(env.action_space.n)
+        rng = np.random.default_rng(0)
+        actions = rng.integers(0, n_actions, 4096)
+        env.reset(seed=0)
+        state = {"i": 0}
+
+        def env_step() -> None:
+            state["i"] += 1
+            _, _, term, trunc, _ = env.step(int(actions[state["i"] % 4096]))
+            if term or trunc:
+                env.reset()
+
+        env_us = _median_us(env_step, 2000)
+        q = build_qnet(obs_dim, n_actions, 0)
+        weights = [p.detach().numpy() for p in q.parameters()]
+        obs = rng.standard_normal((1, obs_dim)).astype(np.float32)
+        act_us = _median_us(lambda: greedy_actions(obs, *weights), 5000)
+        mem = ReplayMemory(2000, obs_dim, seed=0)
+        mem.add_batch(rng.standard_normal((2000, obs_dim)).astype(np.float32),
+                      rng.integers(0, n_actions, 2000), rng.standard_normal(2000),
+                      rng.standard_normal((2000, obs_dim)).astype(np.float32),
+                      rng.random(2000) < 0.01)
+        upd = DQNUpdate(build_qnet(obs_dim, n_actions, 0), build_qnet(obs_dim, n_actions, 0))
+        learn_us = _median_us(lambda: upd(mem.sample(BATCH)), 1000)
+        floor_us = gemm_floor_us(obs_dim, n_actions)
+    finally:
+        torch.set_num_threads(threads)
+    per_step = env_us + act_us + learn_us
+    return {"env_step_us": env_us, "act_us": act_us, "learn_step_us": learn_us,
+            "gemm_floor_us": floor_us, "cores": n_cores,
+            "sequential_ceiling": 1e6 / per_step,
+            "parallel_ceiling": min(1e6 / learn_us, n_cores * 1e6 / per_step)}
+
+
+def limits_text(lim: dict[str, float]) -> str:
+    """One Markdown paragraph: the measured costs and the ceilings they imply."""
+    return (f"Measured here, one thread: env step {lim['env_step_us']:.1f} µs, act "
+            f"{lim['act_us']:.1f} µs, replay sample + learning step {lim['learn_step_us']:.0f} µs "
+            f"(its GEMM floor {lim['gemm_floor_us']:.0f} µs, "
+            f"{lim['learn_step_us'] / lim['gemm_floor_us']:.1f}x). At one learning step per env "
+            f"step: sequential ceiling {lim['sequential_ceiling']:,.0f} env steps/s; "
+            f"{lim['cores']:g}-core ceiling with one learner "
+            f"{lim['parallel_ceiling']:,.0f} env steps/s (min of 1/learn and "
+            f"cores/(env+act+learn); Ray, transfers and the driver not counted).")
