@@ -98,6 +98,22 @@ def test_sequential_variant(tmp_path):
     assert "(episode logging included)" in (quiet / "report.md").read_text()
 
 
+def test_learning_option_flags_reach_the_run(tmp_path):
+    out = tmp_path / "opts"
+    result = _invoke([*SMALL, "--sequential", "--env-steps", "300", "--epsilon-schedule",
+                      "linear", "--double-q", "--td-error-loss-fn", "huber",
+                      "--observe-position", "--trade-penalty-mode", "per_trade",
+                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert {k: settings["agent"][k] for k in ("epsilon_schedule", "double_q",
+                                              "td_error_loss_fn", "epsilon_total_steps")} == {
+        "epsilon_schedule": "linear", "double_q": True, "td_error_loss_fn": "huber",
+        "epsilon_total_steps": 300}
+    assert settings["env"]["observe_position"] is True
+    assert settings["env"]["trade_penalty_mode"] == "per_trade"
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -111,6 +127,8 @@ def test_sequential_variant(tmp_path):
         (["--data", "DIR"], "is a directory"),
         (["--db", "foo://x"], "cannot use database URL foo://x"),
         (["--db", "mysql://u@127.0.0.1/x"], "cannot use database URL mysql://u@127.0.0.1/x"),
+        (["--epsilon-schedule", "cosine"], "--epsilon-schedule: Input should be"),
+        (["--trade-penalty-mode", "foo"], "trade_penalty_mode='foo'"),
     ],
 )
 def test_user_errors_are_one_clear_message(tmp_path, args, needle):

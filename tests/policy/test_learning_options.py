@@ -193,7 +193,7 @@ def test_rllib_exact_mode_equals_sequential_with_options(rsc_env_name, learner_o
             .training(gamma=0.9, target_update_freq=20, **agent)
             .reporting(min_sample_timesteps_per_iteration=n).debugging(seed=SEED)).build_algo()
     try:
-        algo.train()
+        result = algo.train()
         seq = train_sequential(env_cfg, env_steps=n, seed=SEED, gamma=0.9,
                                target_update_freq=20, **agent)
         learner = learner_of(algo)
@@ -203,6 +203,9 @@ def test_rllib_exact_mode_equals_sequential_with_options(rsc_env_name, learner_o
         assert np.array_equal(mem["rewards"], seq.rewards.astype(np.float32))
         module = algo.env_runner_group.local_env_runner.module
         assert [module.schedule(k) for k in range(n)] == seq.epsilons.tolist()
+        # the logged epsilon is the configured schedule's (not the default multiplication)
+        assert result["rsc"]["epsilon"] == module.schedule(algo.global_env_steps)
+        assert result["rsc"]["epsilon"] == seq.agent.schedule(n)
         q = learner.module[DEFAULT_MODULE_ID].q
         for name, value in q.state_dict().items():
             assert torch.equal(value, seq.state_dict[name])

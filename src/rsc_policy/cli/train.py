@@ -57,6 +57,18 @@ def train(
                                                    "between target-network syncs")] = None,
     updates_per_step: Annotated[float | None, _opt("updates_per_step", "learning steps per "
                                                    "env step")] = None,
+    epsilon_schedule: Annotated[str | None, _opt(
+        "epsilon_schedule", "multiplicative | linear | per_episode")] = None,
+    epsilon_fraction: Annotated[float | None, _opt(
+        "epsilon_fraction", "linear schedule: fraction of the run to reach epsilon_min")] = None,
+    double_q: Annotated[bool | None, typer.Option(
+        "--double-q/--no-double-q", help="double-DQN targets", show_default="no")] = None,
+    td_error_loss_fn: Annotated[str | None, _opt("td_error_loss_fn", "mse | huber")] = None,
+    trade_penalty_mode: Annotated[str | None, _opt(
+        "trade_penalty_mode", "cumulative (penalty x trades so far) | per_trade")] = None,
+    observe_position: Annotated[bool | None, typer.Option(
+        "--observe-position/--no-observe-position", show_default="no",
+        help="add position and unrealised PnL to the observation")] = None,
     checkpoint_every: Annotated[int | None, _opt("checkpoint_every", "iterations between "
                                                  "checkpoints (0: only at the end)")] = None,
     db: Annotated[str | None, typer.Option(
@@ -85,6 +97,9 @@ def train(
         "epsilon_decay": epsilon_decay, "epsilon_min": epsilon_min,
         "memory_size": memory_size, "batch_size": batch_size,
         "target_update_freq": target_update_freq, "updates_per_step": updates_per_step,
+        "epsilon_schedule": epsilon_schedule, "epsilon_fraction": epsilon_fraction,
+        "double_q": double_q, "td_error_loss_fn": td_error_loss_fn,
+        "trade_penalty_mode": trade_penalty_mode, "observe_position": observe_position,
     }  # fmt: skip
     settings = load_settings(config, overrides)
     if episodes is not None and env_steps is None:  # --episodes alone: stop on episodes

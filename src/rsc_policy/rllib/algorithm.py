@@ -38,10 +38,9 @@ from ray.rllib.utils.metrics import (
 from ray.rllib.utils.typing import ResultDict, StateDict
 
 from rsc_policy.agent.network import copy_weights
-from rsc_policy.agent.schedule import EpsilonSchedule
 from rsc_policy.rllib.config import StrategyAgentConfig
 from rsc_policy.rllib.learner import LEARNING_STEPS_OWED, StrategyLearner
-from rsc_policy.rllib.sampling import sample_on_runner, weights_state
+from rsc_policy.rllib.sampling import group_episode_length, sample_on_runner, weights_state
 
 ALGO_STATE = "rsc_strategy_agent"
 SAMPLE_TAG = "rsc_sample"
@@ -81,7 +80,9 @@ class StrategyAgentAlgo(Algorithm):
         torch.set_num_threads(1)
         super().setup(config)
         cfg = self.config
-        self.schedule = EpsilonSchedule(cfg.epsilon, cfg.epsilon_decay, cfg.epsilon_min)
+        length = (group_episode_length(self.env_runner_group)
+                  if cfg.epsilon_schedule == "per_episode" else None)
+        self.schedule = cfg.build_epsilon_schedule(length)  # what the runners act with
         self.global_env_steps = 0  # actions selected by all runners: epsilon's `t`
         self._stored = 0  # transitions handed to the learner (the "memory > batch" rule)
         self._owed = 0.0
