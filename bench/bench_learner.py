@@ -19,6 +19,7 @@ from rsc_policy.agent.loss import AutogradUpdate
 from rsc_policy.agent.network import build_qnet
 from rsc_policy.agent.replay import ReplayMemory
 from rsc_policy.agent.update import DQNUpdate
+from rsc_policy.cli.limits import gemm_products
 
 OBS, HIDDEN, ACTIONS, BATCH = 102, 64, 3, 32
 
@@ -50,25 +51,7 @@ def flops() -> int:
 
 def test_gemm_floor(benchmark):
     """The step's matrix products alone (float32 BLAS): what no implementation can beat."""
-    rng = np.random.default_rng(1)
-    s = rng.standard_normal((BATCH, OBS)).astype(np.float32)
-    w1 = rng.standard_normal((HIDDEN, OBS)).astype(np.float32)
-    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
-    w3 = rng.standard_normal((ACTIONS, HIDDEN)).astype(np.float32)
-
-    def products() -> None:
-        for _ in range(2):  # target and online forward
-            h1 = s @ w1.T
-            h2 = h1 @ w2.T
-            q = h2 @ w3.T
-        dq = q
-        dq.T @ h2  # noqa: B018
-        dh2 = dq @ w3
-        dh2.T @ h1  # noqa: B018
-        dh1 = dh2 @ w2
-        dh1.T @ s  # noqa: B018
-
-    benchmark(products)
+    benchmark(gemm_products(OBS, ACTIONS))
     benchmark.extra_info["mflop"] = flops() / 1e6
 
 
