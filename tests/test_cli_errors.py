@@ -76,7 +76,7 @@ def test_read_only_sqlite_and_another_schema_version_are_user_errors(tmp_path):
         conn.execute(text("UPDATE schema_version SET version = 1"))
     engine.dispose()
     result = _run(train_app, [*SMALL, "--db", f"sqlite:///{old}", "--out", str(tmp_path / "b")])
-    _one_error_line(result, "schema version 1, but rsc_db uses schema version 2")
+    _one_error_line(result, "schema version 1, but rsc_db uses schema version 3")
     result = _run(db_app, ["runs", "--db", f"sqlite:///{old}"])
     _one_error_line(result, "schema version 1")
 

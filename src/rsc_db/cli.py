@@ -1,4 +1,5 @@
-"""``rsc-db``: list training runs and their episodes; close runs a killed process left open."""
+"""``rsc-db``: list training runs and their episodes, rsc-tune sweeps and their trials; close
+runs a killed process left open."""
 
 from __future__ import annotations
 
@@ -101,6 +102,46 @@ def episodes(run_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> 
     cols = ["episode_id", "rllib_episode_id", "end_time", "total_steps", "total_reward", "pnl",
             "sharpe_ratio", "max_drawdown", "win_rate", "final_portfolio_value"]
     _print(frame, cols, f"episodes of run {run_id}", no_wrap=("rllib_episode_id",))
+
+
+@app.command()
+@cli_errors("rsc-db")
+def sweeps(db: DbOption = None, run_dir: RunDirOption = None) -> None:
+    """List rsc-tune sweeps, newest first, with their trial counts and test-period verdict."""
+    from .engine import mask_url
+    from .sweeps import sweeps_frame
+
+    url = _url(db, run_dir)
+    frame = sweeps_frame(url)
+    frame["metric"] = frame["settings"].map(lambda s: (s or {}).get("metric"))
+    frame["beats_buy_and_hold"] = frame["verdict"].map(
+        lambda v: None if not v else ("yes" if v.get("beats_buy_and_hold") else "no"))
+    frame["test_difference"] = frame["verdict"].map(
+        lambda v: None if not v else v.get("difference_mean"))
+    cols = ["sweep_id", "status", "created_at", "finished_at", "trials", "finished", "metric",
+            "best_trial_id", "beats_buy_and_hold", "test_difference"]
+    _print(frame, cols, f"sweeps in {mask_url(url)}", no_wrap=("sweep_id", "status"))
+
+
+@app.command()
+@cli_errors("rsc-db")
+def trials(sweep_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> None:
+    """List the trials of SWEEP_ID, best validation metric first."""
+    import json
+
+    from .engine import mask_url
+    from .sweeps import trials_frame
+
+    url = _url(db, run_dir)
+    frame = trials_frame(url, sweep_id)
+    if frame.empty:
+        raise UserError(f"no trials for sweep {sweep_id!r} in {mask_url(url)}")
+    frame["params"] = frame["params"].map(
+        lambda p: json.dumps({k: round(v, 6) if isinstance(v, float) else v
+                              for k, v in (p or {}).items()}))
+    cols = ["trial_id", "status", "metric_value", "folds_done", "env_steps", "wall_time_s",
+            "run_id", "params"]
+    _print(frame, cols, f"trials of sweep {sweep_id}", no_wrap=("trial_id", "status"))
 
 
 @app.command("mark-interrupted")

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, insert, inspect, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
-from .models import SCHEMA_VERSION, TABLES, SchemaVersion
+from .models import SCHEMA_VERSION, TABLES, V3_TABLES, SchemaVersion
 
 DEFAULT_SQLITE_NAME = "rsc.sqlite"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -155,9 +155,14 @@ def _mismatch(engine: Engine, found: int | None, empty: bool = False) -> SchemaV
     )
 
 
+#: Versions that are upgraded in place to :data:`SCHEMA_VERSION` (by adding tables only).
+UPGRADABLE = (2,)
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Create the tables and the version stamp if the database has none; raise
-    :class:`SchemaVersionMismatch` if it was created with another schema version."""
+    """Create the tables and the version stamp if the database has none; upgrade a
+    version-2 database in place (adds the ``sweeps`` and ``trials`` tables, restamps it);
+    raise :class:`SchemaVersionMismatch` if it was created with another schema version."""
     names = [t.name for t in TABLES]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # serialise concurrent creators
@@ -166,6 +171,10 @@ def ensure_schema(engine: Engine) -> None:
         present = [n for n in names if insp.has_table(n)]
         if SchemaVersion.__tablename__ in present:
             found = conn.execute(select(SchemaVersion.version)).scalar()
+            if found in UPGRADABLE:
+                SQLModel.metadata.create_all(conn, tables=list(V3_TABLES))
+                conn.execute(update(SchemaVersion).values(version=SCHEMA_VERSION))
+                return
             if found != SCHEMA_VERSION:
                 raise _mismatch(engine, found)
             if len(present) == len(names):
@@ -180,8 +189,12 @@ def ensure_schema(engine: Engine) -> None:
 
 
 def check_schema(engine: Engine) -> None:
-    """Raise :class:`SchemaVersionMismatch` unless the database carries this schema version."""
+    """Raise :class:`SchemaVersionMismatch` unless the database carries this schema version
+    (a version-2 database is upgraded in place first)."""
     found = read_schema_version(engine)
+    if found in UPGRADABLE:
+        ensure_schema(engine)  # adds tables only
+        return
     if found != SCHEMA_VERSION:
         with engine.connect() as conn:
             empty = not any(inspect(conn).has_table(t.name) for t in TABLES)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -23,9 +24,12 @@ from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 from sqlmodel import Field, SQLModel
 
 #: Bumped whenever a table or column changes; stamped into ``schema_version`` at creation.
-SCHEMA_VERSION = 2  # 2: training_runs.last_seen (heartbeat)
+SCHEMA_VERSION = 3  # 2: training_runs.last_seen (heartbeat); 3: sweeps, trials (rsc-tune)
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
+SWEEP_STATUSES = ("running", "completed", "interrupted", "failed")
+#: ``stopped``: ended early by the scheduler (ASHA) after fewer folds than the others.
+TRIAL_STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 EPISODE_STATUSES = ("started", "completed")
 ACTIONS = ("flat", "long", "short")
 DIRECTIONS = ("long", "short")
@@ -204,8 +208,55 @@ class TradingOperation(SQLModel, table=True):
     price: float
 
 
+class Sweep(SQLModel, table=True):
+    """One ``rsc-tune`` sweep: its search space and settings, status, best trial and the
+    test-period verdict of the best configuration (JSON)."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (_in("status", SWEEP_STATUSES, "ck_sweeps_status"),)
+
+    sweep_id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    space: dict[str, Any] = Field(default_factory=dict, sa_column=Column(_JSON))
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(_JSON))
+    status: str = Field(default="running", max_length=16, index=True)
+    best_trial_id: str | None = Field(default=None, max_length=64)
+    verdict: dict[str, Any] | None = Field(default=None, sa_column=Column(_JSON))
+
+
+class Trial(SQLModel, table=True):
+    """One configuration of a sweep (a Ray Tune trial, keyed by Tune's trial id within the
+    sweep): its parameters, per-fold validation figures, the sweep metric and a
+    ``training_runs`` row (``run_id``) with its status."""
+
+    __tablename__ = "trials"
+    __table_args__ = (
+        _in("status", TRIAL_STATUSES, "ck_trials_status"),
+        UniqueConstraint("sweep_id", "trial_id", name="uq_trials_sweep_trial"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_ID, primary_key=True))
+    sweep_id: str = Field(foreign_key="sweeps.sweep_id", ondelete="CASCADE", index=True,
+                          max_length=64)
+    trial_id: str = Field(max_length=64)
+    run_id: str | None = Field(default=None, foreign_key="training_runs.run_id",
+                               ondelete="SET NULL", max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(_JSON))
+    fold_metrics: list[Any] = Field(default_factory=list, sa_column=Column(_JSON))
+    metric_value: float | None = None
+    folds_done: int = 0
+    env_steps: int = 0
+    wall_time_s: float | None = None
+    status: str = Field(default="running", max_length=16)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 #: The tables this package owns (creation order).
 TABLES = tuple(
     m.__table__  # type: ignore[attr-defined]
-    for m in (SchemaVersion, TrainingRun, Episode, Step, Trade, TradingOperation)
+    for m in (SchemaVersion, TrainingRun, Episode, Step, Trade, TradingOperation, Sweep, Trial)
 )
+#: Tables added by schema version 3 (created in place when a version-2 database is opened).
+V3_TABLES = tuple(m.__table__ for m in (Sweep, Trial))  # type: ignore[attr-defined]

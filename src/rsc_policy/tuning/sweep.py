@@ -1,0 +1,338 @@
+"""The sweep driver: Ray Tune over :func:`rsc_policy.tuning.trial.run_trial`, trial rows in the
+database (from this process only), and the best configuration's one score on the test period.
+
+Layout of a sweep directory: ``sweep.json`` (settings, space, ids: what ``--resume`` reads),
+``tune/`` (Ray Tune's experiment: trial results and checkpoints), ``rsc.sqlite`` (unless
+``--db``), ``report.md`` and its PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from rsc_db.cli_errors import UserError
+from rsc_db.sweeps import SweepStore
+from rsc_policy.tuning.space import METRICS, SearchSpace
+
+SWEEP_FILE = "sweep.json"
+TUNE_DIR = "tune"
+
+
+def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a trial needs (plain, picklable): folds, seeds, episodes, env and agent
+    defaults. Reads the data and cuts the folds here, so a bad file or fold size is a
+    :class:`UserError` before Ray starts."""
+    from rsc_env import MarketDataError, prepare_market_data
+    from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
+    from rsc_policy.evaluation.walkforward import make_folds
+
+    try:
+        table = prepare_market_data(opts["data"], date_format=opts.get("date_format"))
+        folds, test = make_folds(table.index, train_years=opts["train_years"],
+                                 validation_years=opts["validation_years"],
+                                 step_years=opts["step_years"], test_years=opts["test_years"])
+    except (MarketDataError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    import dataclasses
+
+    from rsc_policy.agent.sequential import AgentParams
+
+    trainer_args = {f.name for f in dataclasses.fields(AgentParams)}
+    for name, p in space.params.items():
+        if p.group == "agent" and name not in trainer_args:
+            raise UserError(f"search space {space.source}: agent.{name} is not a parameter of "
+                            "the sequential trainer (rsc_policy.agent.sequential.AgentParams)")
+    before = table.index[table.index < test[0]]
+    day = lambda t: str(t.date())  # noqa: E731
+    base = {"data": opts["data"], **ENV_DEFAULTS,
+            **({"date_format": opts["date_format"]} if opts.get("date_format") else {})}
+    return {
+        "base_env": base,
+        "agent_defaults": {k: v for k, v in AGENT_DEFAULTS.items() if k in trainer_args},
+        "groups": {n: p.group for n, p in space.params.items()},
+        "folds": [(day(f.train_start), day(f.train_end), day(f.val_start), day(f.val_end))
+                  for f in folds],
+        "seeds": list(range(opts["seeds"])), "episodes": opts["episodes"],
+        "metric": opts["metric"], "mode": METRICS[opts["metric"]],
+        "final_train": (day(before[0]), day(before[-1])), "test": (day(test[0]), day(test[1])),
+    }
+
+
+class Recorder(tune.Callback):
+    """Writes trial rows as Tune reports them (driver side) and prints one line per finished
+    trial. ``stop_after``: a test hook that sends this process SIGINT (a Ctrl-C) once that
+    many trials have finished here; it is not pickled, so a resumed sweep does not stop."""
+
+    def __init__(self, store: SweepStore, ctx: Mapping[str, Any], samples: int,
+                 stop_after: int | None = None) -> None:
+        self.store, self.ctx, self.samples, self.stop_after = store, dict(ctx), samples, \
+            stop_after
+        self.finished_here = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "stop_after": None, "finished_here": 0}
+
+    def _run_parameters(self, trial: Any) -> dict[str, Any]:
+        from rsc_policy.tuning.trial import split_config
+
+        env, agent = split_config(trial.config, self.ctx)
+        return {"trainer": "sequential", "sweep_id": self.store.sweep_id,
+                "trial_id": trial.trial_id, "env": env, "agent": agent,
+                "folds": self.ctx["folds"], "seeds": self.ctx["seeds"],
+                "episodes": self.ctx["episodes"]}
+
+    def _params(self, trial: Any) -> dict[str, Any]:
+        return {k: v for k, v in trial.config.items() if k in self.ctx["groups"]}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.store.trial(trial.trial_id, "running", params=self._params(trial),
+                         run_parameters=self._run_parameters(trial), started=True)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        self.store.trial(trial.trial_id, "running", **_fields(result))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        done = int(result.get("folds_done", 0))
+        status = "completed" if done >= len(self.ctx["folds"]) else "stopped"
+        self._finish(trial, status, result)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, "failed", trial.last_result or {})
+
+    def _finish(self, trial: Any, status: str, result: Mapping[str, Any]) -> None:
+        self.store.trial(trial.trial_id, status, **_fields(result))
+        self.finished_here += 1
+        n = self.store.count_finished()
+        value = result.get("score")
+        shown = "n/a" if value is None else f"{value:.3f}"
+        params = " ".join(f"{k}={_short(v)}" for k, v in self._params(trial).items()
+                          if k in self.ctx["searched"])
+        print(f"[{n}/{self.samples}] trial {trial.trial_id} {status}: {self.ctx['metric']} "
+              f"{shown} over {result.get('folds_done', 0)}/{len(self.ctx['folds'])} folds, "
+              f"{int(result.get('env_steps', 0)):,} env steps in "
+              f"{result.get('trial_time_s', float('nan')):.1f} s  {params}", flush=True)
+        if self.stop_after is not None and self.finished_here >= self.stop_after:
+            self.stop_after = None
+            os.kill(os.getpid(), signal.SIGINT)  # exactly what Ctrl-C does
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _fields(result: Mapping[str, Any]) -> dict[str, Any]:
+    if "score" not in result:
+        return {}
+    return {"metric_value": float(result["score"]),
+            "fold_metrics": json.loads(result.get("fold_metrics", "[]")),
+            "folds_done": int(result.get("folds_done", 0)),
+            "env_steps": int(result.get("env_steps", 0)),
+            "wall_time_s": float(result.get("trial_time_s", 0.0))}
+
+
+def _scheduler(name: str, space: SearchSpace, n_folds: int) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+    if name == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=n_folds, grace_period=1,
+                             reduction_factor=2)
+    if name == "pbt":
+        mutations = {n: p.to_tune() for n, p in space.params.items() if p.kind != "fixed"}
+        return PopulationBasedTraining(time_attr="training_iteration", perturbation_interval=1,
+                                       hyperparam_mutations=mutations, quantile_fraction=0.5)
+    return FIFOScheduler()
+
+
+def _search(name: str, seed: int, max_concurrent: int) -> Any:
+    from ray.tune.search import BasicVariantGenerator
+
+    if name == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(seed=seed)  # metric and mode come from the TuneConfig
+    # a SearchGenerator: Tune ignores TuneConfig.max_concurrent_trials for it (it wraps only
+    # Searchers such as OptunaSearch in a ConcurrencyLimiter), so the limit goes here
+    return BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent)
+
+
+def new_settings(space: SearchSpace, opts: Mapping[str, Any], *, scheduler: str, search: str,
+                 max_concurrent: int, search_seed: int, db: str | None, sweep_id: str
+                 ) -> dict[str, Any]:
+    """The sweep's settings (``sweep.json``; the sweep row's settings JSON)."""
+    if scheduler == "pbt" and search != "random":
+        raise UserError("--scheduler pbt explores by itself: use it with --search random")
+    return {"sweep_id": sweep_id, "space_file": space.source, "space": space.to_json(),
+            **dict(opts), "mode": METRICS[opts["metric"]], "scheduler": scheduler,
+            "search": search, "max_concurrent": max_concurrent, "search_seed": search_seed,
+            "db": db}
+
+
+def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool = False,
+        address: str | None = None, stop_after: int | None = None) -> int:
+    """Run (or resume) the sweep in ``out``; return the process exit code (0, or 130 if it
+    was interrupted: finished trials are kept and ``--resume`` continues)."""
+    from rsc_db.engine import resolve_url
+    from rsc_policy.cli.common import start_ray
+
+    ctx = build_context(space, settings)
+    ctx["searched"] = space.searched
+    out.mkdir(parents=True, exist_ok=True)
+    url = resolve_url(settings.get("db"), out)
+    store = SweepStore(url, settings["sweep_id"])
+    store.start(space.to_json(), settings)  # checks the database before Ray starts
+    (out / SWEEP_FILE).write_text(json.dumps(settings, indent=2, default=str))
+    print(f"sweep {settings['sweep_id']}: {settings['samples']} samples x {len(ctx['folds'])} "
+          f"folds x {len(ctx['seeds'])} seeds, {settings['scheduler']} / {settings['search']}, "
+          f"test period {ctx['test'][0]}..{ctx['test'][1]} held out; in {out}", flush=True)
+    t0 = time.perf_counter()
+    started = start_ray(address)
+    try:
+        results = _fit(space, settings, ctx, store, out, resume, stop_after)
+        tuning_s = time.perf_counter() - t0
+        rows = store.trials()
+        finished = [r for r in rows if r["status"] in ("completed", "stopped", "failed")]
+        if len(finished) < settings["samples"] or not len(results):
+            store.finish("interrupted")
+            _write_report(out, settings, ctx, rows, None, tuning_s)
+            print(f"interrupted: {len(finished)} of {settings['samples']} trials finished and "
+                  f"kept; continue with: rsc-tune --resume {out}", flush=True)
+            return 130
+        best = _best(rows, ctx)
+        final = final_test(best, ctx, store) if best is not None else None
+        store.finish("completed", best_trial_id=best["trial_id"] if best else None,
+                     verdict=final["verdict"] if final else None)
+    except Exception:
+        store.finish("failed")
+        raise
+    except BaseException:  # a second Ctrl-C, SIGTERM
+        store.finish("interrupted")
+        raise
+    finally:
+        store.close()
+        if started:
+            import ray
+
+            ray.shutdown()
+    report = _write_report(out, settings, ctx, rows, final, time.perf_counter() - t0,
+                           tuning_s=tuning_s)
+    if final:
+        print(final["verdict"]["text"])
+    print(f"report: {report}")
+    return 0
+
+
+def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any],
+         store: SweepStore, out: Path, resume: bool, stop_after: int | None) -> Any:
+    import logging
+
+    from rsc_policy.tuning.trial import run_trial
+
+    for name in ("ray.tune", "ray.train", "ray.air"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=dict(ctx)),
+                                    {"cpu": 1})
+    path = (out / TUNE_DIR).absolute()
+    recorder = Recorder(store, ctx, settings["samples"], stop_after)
+    if resume and tune.Tuner.can_restore(str(path)):
+        # the recorder comes back from the experiment's pickled run config (without the
+        # stop_after test hook)
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True,
+                                   restart_errored=False)
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space=space.param_space(),
+            tune_config=tune.TuneConfig(
+                metric="score", mode=ctx["mode"], num_samples=settings["samples"],
+                max_concurrent_trials=settings["max_concurrent"],
+                scheduler=_scheduler(settings["scheduler"], space, len(ctx["folds"])),
+                search_alg=_search(settings["search"], settings["search_seed"],
+                                   settings["max_concurrent"])),
+            run_config=tune.RunConfig(
+                name=TUNE_DIR, storage_path=str(out.absolute()), verbose=0,
+                callbacks=[recorder],
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                failure_config=tune.FailureConfig(max_failures=0)))
+    return tuner.fit()
+
+
+def _best(rows: list[dict[str, Any]], ctx: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The best trial that ran every fold (ASHA-stopped ones saw fewer), else any."""
+    def usable(r: Mapping[str, Any]) -> bool:
+        return r["metric_value"] is not None and math.isfinite(r["metric_value"])
+
+    full = [r for r in rows if r["status"] == "completed" and usable(r)]
+    pool = full or [r for r in rows if r["status"] == "stopped" and usable(r)]
+    if not pool:
+        return None
+    sign = 1.0 if ctx["mode"] == "max" else -1.0
+    return max(pool, key=lambda r: sign * r["metric_value"])
+
+
+def _final_seed(env: dict[str, Any], agent: dict[str, Any], train: tuple[str, str],
+                test: tuple[str, str], episodes: int, seed: int) -> dict[str, Any]:
+    from rsc_policy.agent.sequential import train_sequential
+    from rsc_policy.evaluation.benchmarks import compare
+
+    res = train_sequential({**env, "start": train[0], "end": train[1]}, episodes=episodes,
+                           seed=seed, **agent)
+    out = compare(res.agent.greedy, {**env, "start": test[0], "end": test[1]})
+    log = out.pop("agent_info")["episode_log"]
+    out["agent_curve"] = {"date": log["date"], "portfolio_value": log["portfolio_value"]}
+    out["seed"], out["env_steps"] = seed, res.env_steps
+    return out
+
+
+def final_test(best: Mapping[str, Any], ctx: Mapping[str, Any], store: SweepStore
+               ) -> dict[str, Any]:
+    """Retrain the best configuration on every bar before the test period, once per seed (in
+    parallel Ray tasks), and score each once on the test period against the benchmarks."""
+    import ray
+
+    from rsc_policy.tuning.trial import split_config
+
+    env, agent = split_config(best["params"], ctx)
+    run_id = f"{store.sweep_id}-final"
+    store.open_run(run_id, {"trainer": "sequential", "sweep_id": store.sweep_id,
+                            "best_trial_id": best["trial_id"], "env": env, "agent": agent,
+                            "train": ctx["final_train"], "test": ctx["test"],
+                            "seeds": ctx["seeds"], "episodes": ctx["episodes"]},
+                   notes="rsc-tune: best configuration retrained, scored on the test period")
+    print(f"best trial {best['trial_id']} ({ctx['metric']} {best['metric_value']:.3f}): "
+          f"retraining on {ctx['final_train'][0]}..{ctx['final_train'][1]} and scoring once "
+          f"on the test period {ctx['test'][0]}..{ctx['test'][1]}", flush=True)
+    task = ray.remote(num_cpus=1)(_final_seed)
+    try:
+        per_seed = ray.get([task.remote(env, agent, tuple(ctx["final_train"]),
+                                        tuple(ctx["test"]), ctx["episodes"], s)
+                            for s in ctx["seeds"]])
+    except BaseException as exc:
+        store.close_run(run_id, "failed" if isinstance(exc, Exception) else "interrupted")
+        raise
+    store.close_run(run_id, "completed")
+    from rsc_policy.tuning.report import test_period_verdict
+
+    verdict = test_period_verdict(per_seed, metric="sharpe")
+    verdict.update(best_trial_id=best["trial_id"], params=best["params"], run_id=run_id,
+                   validation_metric=ctx["metric"], validation_value=best["metric_value"])
+    return {"per_seed": per_seed, "verdict": verdict}
+
+
+def _write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
+                  rows: list[dict[str, Any]], final: Mapping[str, Any] | None, wall_s: float,
+                  tuning_s: float | None = None) -> Path:
+    from rsc_policy.tuning.report import write_report
+
+    return write_report(out, settings, ctx, rows, final, wall_s=wall_s,
+                        tuning_s=tuning_s if tuning_s is not None else wall_s)

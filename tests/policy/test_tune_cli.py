@@ -1,0 +1,172 @@
+"""rsc-tune end to end on the bundled data with a tiny space (2 samples, 1 seed, 1 episode,
+2 short folds): trials in the database, the report, bad space files refused before Ray
+starts, and an interrupted sweep resumed without losing or duplicating a finished trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rsc_db.cli import app as db_app
+from rsc_db.query import runs_frame
+from rsc_db.sweeps import sweeps_frame, trials_frame
+from rsc_policy.cli.tune import app as tune_app
+
+TINY = """
+[sweep]
+samples = 2
+seeds = 1
+episodes = 1
+train_years = 1.0
+validation_years = 0.5
+step_years = 9.0
+test_years = 2.0
+
+[agent]
+lr = {low = 1e-4, high = 3e-3, log = true}
+target_update_freq = {low = 10, high = 100}
+
+[env]
+window_size = {choices = [5, 10]}
+"""
+N_FOLDS = 2  # 1999-02 + 1.5 y and 2008-02 + 1.5 y fit before the 2017-18 test period
+
+
+def _invoke(app, args):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    (TINY.replace("lr =", "learnin_rate ="), "agent.learnin_rate: unknown agent parameter"),
+    (TINY.replace("low = 10, high = 100", "low = 100, high = 10"),
+     "agent.target_update_freq: low (100) must be < high (10)"),
+    (TINY.replace("low = 10, high = 100", "low = 10.5, high = 100"),
+     "target_update_freq is an integer parameter: low must be an integer"),
+    (TINY.replace("[env]", "[env]\ndrawdown_penalty = {low = 0.0, high = 0.1, lg = true}"),
+     "env.drawdown_penalty: lg: Extra inputs are not permitted"),
+    (TINY.replace("samples = 2", "samples = 0"), "sweep.samples: Input should be greater"),
+    (TINY.replace("[agent]", "[agent]\ngamma = {low = 0.5, high = 1.5}"),
+     "agent.gamma.high: Input should be less than or equal to 1"),
+    ("[agent\nlr = 1", "Expected ']'"),
+])
+def test_a_bad_space_file_is_one_error_line_before_ray_starts(tmp_path, monkeypatch, text,
+                                                               needle):
+    import rsc_policy.cli.common as common
+
+    def no_ray(*_a, **_k):
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(common, "start_ray", no_ray)
+    space = tmp_path / "space.toml"
+    space.write_text(text)
+    out = tmp_path / "sweep"
+    result = _invoke(tune_app, [space, "--out", out])
+    assert result.exit_code == 2, result.output
+    last = [ln for ln in result.output.splitlines() if ln.strip()][-1]
+    assert last.startswith("error: ") and needle in last and str(space) in last, last
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_a_missing_space_file_and_a_bad_flag_are_user_errors(tmp_path):
+    result = _invoke(tune_app, [tmp_path / "nope.toml", "--out", tmp_path / "o"])
+    assert result.exit_code == 2 and "nope.toml does not exist" in result.output
+    result = _invoke(tune_app, ["--scheduler", "hyperband", "--out", tmp_path / "o"])
+    assert result.exit_code == 2 and "--scheduler 'hyperband'" in result.output
+    result = _invoke(tune_app, ["--metric", "beauty", "--out", tmp_path / "o"])
+    assert result.exit_code == 2 and "metric 'beauty' is not one of" in result.output
+    result = _invoke(tune_app, ["--resume", tmp_path])
+    assert result.exit_code == 2 and "not a sweep directory" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def _rows(url: str):
+    sweeps = sweeps_frame(url)
+    assert len(sweeps) == 1
+    return sweeps.iloc[0], trials_frame(url, sweeps.iloc[0]["sweep_id"])
+
+
+@pytest.mark.slow
+def test_two_trial_sweep_logs_both_trials_and_writes_the_report(ray_local, tiny, tmp_path):
+    out, url = tmp_path / "sweep", f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = _invoke(tune_app, [tiny, "--out", out, "--db", url])
+    assert result.exit_code == 0, result.output
+    sweep, trials = _rows(url)
+    assert sweep["status"] == "completed" and len(trials) == 2
+    assert trials["trial_id"].is_unique
+    for t in trials.itertuples():
+        # ASHA may stop the worse trial after its first fold
+        assert t.status == ("completed" if t.folds_done == N_FOLDS else "stopped")
+        assert len(t.fold_metrics) == t.folds_done >= 1 and t.env_steps > 0
+        assert set(t.params) == {"learning_rate", "target_update_freq", "window_size"}
+        assert 10 <= t.params["target_update_freq"] <= 100
+    runs = runs_frame(url).set_index("run_id")
+    assert (runs.loc[trials["run_id"], "status"] == "completed").all()
+    verdict = sweep["verdict"]
+    assert verdict["best_trial_id"] == sweep["best_trial_id"] in set(trials["trial_id"])
+    assert runs.loc[verdict["run_id"], "status"] == "completed"
+    assert verdict["period"][0] >= "2017-01-01"  # the test period is after every fold
+    assert all(f["val_end"] < "2017-01-01" for t in trials.itertuples()
+               for f in t.fold_metrics)
+    report = (out / "report.md").read_text()
+    answer = "yes" if verdict["beats_buy_and_hold"] else "no"
+    assert f"Beats buy-and-hold's Sharpe on the test period (2017-01-03 to 2018-12-31): " \
+           f"{answer}." in report
+    assert all(tid in report for tid in trials["trial_id"])
+    assert (out / "params.png").stat().st_size > 0 and (out / "test_equity.png").exists()
+    listed = _invoke(db_app, ["sweeps", "--db", url]).output
+    assert sweep["sweep_id"] in listed and "completed" in listed
+    listed = _invoke(db_app, ["trials", sweep["sweep_id"], "--db", url]).output
+    assert all(tid in listed for tid in trials["trial_id"])
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes_without_losing_or_duplicating_trials(ray_local, tiny,
+                                                                           tmp_path):
+    out, url = tmp_path / "sweep", f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = _invoke(tune_app, [tiny, "--out", out, "--db", url, "--max-concurrent", "1",
+                                "--scheduler", "none", "--stop-after-trials", "1"])
+    assert result.exit_code == 130, result.output
+    assert "rsc-tune --resume" in result.output
+    sweep, before = _rows(url)
+    assert sweep["status"] == "interrupted"
+    done = before[before["status"] == "completed"]
+    assert len(done) == 1 and (before["status"] != "running").all()
+    assert "Sweep not finished" in (out / "report.md").read_text()
+
+    result = _invoke(tune_app, ["--resume", out])
+    assert result.exit_code == 0, result.output
+    sweep, after = _rows(url)
+    assert sweep["status"] == "completed" and sweep["best_trial_id"] is not None
+    assert len(after) == 2 and after["trial_id"].is_unique
+    assert (after["status"] == "completed").all() and (after["folds_done"] == N_FOLDS).all()
+    kept = after.set_index("trial_id").loc[done["trial_id"].iloc[0]]
+    # the trial finished before the interrupt was not run again
+    assert kept["finished_at"] == done["finished_at"].iloc[0]
+    assert kept["metric_value"] == done["metric_value"].iloc[0]
+    assert len(runs_frame(url)) == 3  # two trials and the final retraining, no duplicates
+
+
+def test_help_is_light_and_the_example_space_is_valid():
+    import subprocess
+    import sys
+
+    code = ("import sys; from rsc_policy.cli.tune import app; "
+            "print(sorted(m for m in ('torch', 'ray', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    from rsc_policy.tuning.space import load_space
+
+    space = load_space(None)  # the built-in example (package data)
+    assert space.options.samples >= 2 and len(space.searched) >= 4
+    assert {space.params[n].group for n in space.searched} == {"agent", "env"}
