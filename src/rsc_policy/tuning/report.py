@@ -64,6 +64,7 @@ def plot_params(path: Path, rows: Sequence[Mapping[str, Any]], space: Mapping[st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     names = [n for n, p in space["params"].items() if p["kind"] != "fixed"]
     rows = [r for r in rows if r["metric_value"] is not None]
@@ -83,6 +84,7 @@ def plot_params(path: Path, rows: Sequence[Mapping[str, Any]], space: Mapping[st
                 ax.scatter(xs, y, color=color, s=24, label=status)
         if space["params"][name].get("log"):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(name)
         ax.set_ylabel(f"validation {metric}")
         ax.grid(alpha=0.3)
