@@ -170,3 +170,15 @@ def test_help_is_light_and_the_example_space_is_valid():
     space = load_space(None)  # the built-in example (package data)
     assert space.options.samples >= 2 and len(space.searched) >= 4
     assert {space.params[n].group for n in space.searched} == {"agent", "env"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [["--search", "optuna"], ["--scheduler", "pbt"]])
+def test_optuna_search_and_pbt_run_a_sweep_to_its_verdict(ray_local, tiny, tmp_path, flags):
+    out, url = tmp_path / "sweep", f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = _invoke(tune_app, [tiny, "--out", out, "--db", url, *flags])
+    assert result.exit_code == 0, result.output
+    sweep, trials = _rows(url)
+    assert sweep["status"] == "completed" and sweep["settings"][flags[0][2:]] == flags[1]
+    assert len(trials) == 2 and trials["status"].isin(["completed", "stopped"]).all()
+    assert sweep["verdict"]["best_trial_id"] in set(trials["trial_id"])

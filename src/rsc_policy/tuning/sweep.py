@@ -262,7 +262,9 @@ def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any]
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=str(out.absolute()), verbose=0,
                 callbacks=[recorder],
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                # a checkpoint is a few hundred bytes; PBT exploits older ones of the donor
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=None if settings["scheduler"] == "pbt" else 2),
                 failure_config=tune.FailureConfig(max_failures=0)))
     return tuner.fit()
 
