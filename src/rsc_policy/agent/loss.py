@@ -54,6 +54,7 @@ class AutogradUpdate:
         self.num_updates = 0
 
     def __call__(self, batch: Tensor) -> float:
+        torch.set_flush_denormal(True)  # as DQNUpdate does (see there): same arithmetic
         loss = td_loss(self.q, self.target, batch, self.gamma, double_q=self.double_q,
                        huber=self.huber)
         self.optimizer.zero_grad()

@@ -50,6 +50,14 @@ class DQNUpdate:
     ``q`` and ``target`` are rebound so their parameters alias flat vectors; they remain
     normal modules for acting, ``state_dict`` and ``load_state_dict``. Adam's state lives in
     the real optimizer (checkpoints, and ``param_groups[0]["lr"]`` is read on every step).
+
+    Each step first sets flush-to-zero for denormal floats in the calling thread
+    (``torch.set_flush_denormal(True)``, 0.07 µs; it stays set): the first Adam moment of a
+    unit whose gradient is exactly 0 (a dead ReLU) decays by ``beta1`` per step into the
+    denormal range, and float arithmetic on denormals is microcoded. Measured here: after
+    3,000 steps on replay data with dead inputs the step took 94 µs with denormals (815 in
+    the moment vector) and 59 µs without; inside a 1 runner x 16 envs run, 234 µs vs 93 µs.
+    Values below 1.2e-38 become 0, far under every tolerance the tests use.
     """
 
     def __init__(self, q: nn.Sequential, target: nn.Sequential, *, lr: float = 1e-3,
@@ -95,6 +103,7 @@ class DQNUpdate:
     def __call__(self, batch: Tensor | np.ndarray) -> float:
         """One learning step on ``batch`` rows ``[s | s' | a | r | done]``; returns the loss."""
         rows = batch.numpy() if isinstance(batch, Tensor) else batch
+        torch.set_flush_denormal(True)
         group = self.optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
         loss = self._step(*self._buffers(), rows, *self._dims, self.gamma,

@@ -116,6 +116,7 @@ class StrategyLearner(TorchLearner):
         """``num_steps`` learning steps on batches of ``batch_size`` sampled from the memory."""
         losses: list[Any] = []
         b = self.config.batch_size
+        torch.set_flush_denormal(True)  # denormals slow the step ~2.5x (DQNUpdate's docstring)
         for _ in range(num_steps):
             rows = torch.from_numpy(self.memory.sample(b))
             if self.dqn is not None:
