@@ -1,6 +1,7 @@
 """Stock RLlib DQN as a peer of StrategyAgentAlgo at the same replay ratio, in one run.
 
-Run: ``python bench/stock_dqn_peer.py [env_steps]``. Both use 2 remote runners x 4 envs,
+Run: ``python bench/stock_dqn_peer.py [env_steps] [envs_per_runner]``. Both use 2 remote
+runners x ``envs_per_runner`` envs (default 4),
 fragments of 64, the team's env settings, batch 32 and one learning step per env step
 (stock DQN: ``training_intensity`` = batch 32 x 1 update per sampled step; on the new stack
 its local runner does not sample when remote runners exist, so no correction is needed for
@@ -31,13 +32,13 @@ def _rate(algo, steps: int, counter) -> float:
     return rate
 
 
-def main(steps: int = 3000) -> None:
+def main(steps: int = 3000, envs: int = 4) -> None:
     torch.set_num_threads(1)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     df = prepare_market_data("sp500", start="2010-01-01", end="2014-12-31")
     env_config = {"df": df, **TEAM_TRAINING_PARAMS, "initial_balance": 100_000.0,
                   "step_info": False}
-    runners = {"num_env_runners": 2, "num_envs_per_env_runner": 4,
+    runners = {"num_env_runners": 2, "num_envs_per_env_runner": envs,
                "rollout_fragment_length": 64}
     ours = (StrategyAgentConfig().environment(TradingEnv, env_config=env_config)
             .env_runners(**runners).training(exact=False, gamma=0.9, target_update_freq=50)
@@ -62,4 +63,4 @@ def main(steps: int = 3000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000)
+    main(*(int(a) for a in sys.argv[1:3]))
