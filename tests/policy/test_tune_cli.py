@@ -4,6 +4,7 @@ starts, and an interrupted sweep resumed without losing or duplicating a finishe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,12 @@ def test_two_trial_sweep_logs_both_trials_and_writes_the_report(ray_local, tiny,
            f"{answer}." in report
     assert all(tid in report for tid in trials["trial_id"])
     assert (out / "params.png").stat().st_size > 0 and (out / "test_equity.png").exists()
+    # tracking: every trial result as a JSON line, and TensorBoard events per trial
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    for t in trials.itertuples():
+        mine = [x for x in lines if x["trial_id"] == t.trial_id]
+        assert len(mine) == t.folds_done and mine[-1]["score"] == pytest.approx(t.metric_value)
+    assert len(list(out.rglob("events.out.tfevents*"))) >= 2
     listed = _invoke(db_app, ["sweeps", "--db", url]).output
     assert sweep["sweep_id"] in listed and "completed" in listed
     listed = _invoke(db_app, ["trials", sweep["sweep_id"], "--db", url]).output

@@ -73,10 +73,11 @@ class Recorder(tune.Callback):
     many trials have finished here; it is not pickled, so a resumed sweep does not stop."""
 
     def __init__(self, store: SweepStore, ctx: Mapping[str, Any], samples: int,
-                 stop_after: int | None = None) -> None:
+                 stop_after: int | None = None, metrics_path: Path | None = None) -> None:
         self.store, self.ctx, self.samples, self.stop_after = store, dict(ctx), samples, \
             stop_after
         self.finished_here = 0
+        self.metrics_path = metrics_path  # one JSON line per trial result (tracking)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "stop_after": None, "finished_here": 0}
@@ -100,6 +101,14 @@ class Recorder(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
         self.store.trial(trial.trial_id, "running", **_fields(result))
+        path = getattr(self, "metrics_path", None)
+        if path is not None:  # TensorBoard: Tune writes each trial's events under tune/
+            from rsc_policy.cli.tracking import flatten
+
+            line = {"trial_id": trial.trial_id, "params": self._params(trial),
+                    **{k: (None if math.isnan(v) else v) for k, v in flatten(result).items()}}
+            with Path(path).open("a") as sink:
+                sink.write(json.dumps(line) + "\n")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
@@ -244,7 +253,8 @@ def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any]
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=dict(ctx)),
                                     {"cpu": 1})
     path = (out / TUNE_DIR).absolute()
-    recorder = Recorder(store, ctx, settings["samples"], stop_after)
+    recorder = Recorder(store, ctx, settings["samples"], stop_after,
+                        metrics_path=(out / "metrics.jsonl").absolute())
     if resume and tune.Tuner.can_restore(str(path)):
         # the recorder comes back from the experiment's pickled run config (without the
         # stop_after test hook)
