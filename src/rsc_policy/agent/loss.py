@@ -36,6 +36,14 @@ def td_loss(q: nn.Module, target: nn.Module, batch: Tensor, gamma: float, *,
     return nn.functional.mse_loss(q_sa, y)
 
 
+def check_loss_options(double_q: object, td_error_loss_fn: object) -> None:
+    """Raise ``ValueError`` (naming the setting) for a bad ``double_q`` / loss choice."""
+    if not isinstance(double_q, bool):
+        raise ValueError(f"double_q must be a bool, got {double_q!r}")
+    if td_error_loss_fn not in ("mse", "huber"):
+        raise ValueError(f"td_error_loss_fn must be 'mse' or 'huber', got {td_error_loss_fn!r}")
+
+
 class AutogradUpdate:
     """One learning step the plain way: :func:`td_loss`, ``backward()``, optional gradient
     clipping, ``torch.optim.Adam``, and a hard target copy every ``target_update_freq`` steps.

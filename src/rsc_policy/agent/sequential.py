@@ -18,6 +18,7 @@ import torch
 
 from rsc_policy.agent.exploration import exploration_draw
 from rsc_policy.agent.kernels import greedy_actions
+from rsc_policy.agent.loss import check_loss_options
 from rsc_policy.agent.network import N_ACTIONS, build_qnet
 from rsc_policy.agent.replay import ReplayMemory
 from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule, check_schedule
@@ -51,11 +52,7 @@ class AgentParams:
 
     def __post_init__(self) -> None:
         check_schedule(self.epsilon_schedule, self.epsilon_fraction, self.epsilon_total_steps)
-        if self.td_error_loss_fn not in ("mse", "huber"):
-            raise ValueError(f"td_error_loss_fn must be 'mse' or 'huber', got "
-                             f"{self.td_error_loss_fn!r}")
-        if not isinstance(self.double_q, bool):
-            raise ValueError(f"double_q must be a bool, got {self.double_q!r}")
+        check_loss_options(self.double_q, self.td_error_loss_fn)
 
 
 class StrategyAgent:

@@ -278,18 +278,15 @@ class StrategyAgentConfig(AlgorithmConfig):
         if self.grad_clip is not None and not (isinstance(self.grad_clip, int | float)
                                                and self.grad_clip > 0):
             self._value_error(f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
+        from rsc_policy.agent.loss import check_loss_options
         from rsc_policy.agent.schedule import check_schedule
 
-        try:
+        try:  # the sequential agent's own checks: one rule for both trainers
             check_schedule(self.epsilon_schedule, self.epsilon_fraction,
                            self.epsilon_total_steps)
+            check_loss_options(self.double_q, self.td_error_loss_fn)
         except ValueError as exc:
             self._value_error(str(exc))
-        if not isinstance(self.double_q, bool):
-            self._value_error(f"double_q must be a bool, got {self.double_q!r}")
-        if self.td_error_loss_fn not in ("mse", "huber"):
-            self._value_error(f"td_error_loss_fn must be 'mse' or 'huber', got "
-                              f"{self.td_error_loss_fn!r}")
         if self.exact not in (True, False, "auto"):
             self._value_error(f"exact must be True, False or 'auto', got {self.exact!r}")
         if self.exact is True:
