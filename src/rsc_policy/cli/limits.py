@@ -100,11 +100,16 @@ def measure_limits(env: Any, n_cores: int) -> dict[str, float]:
         floor_us = gemm_floor_us(obs_dim, n_actions)
     finally:
         torch.set_num_threads(threads)
-    per_step = env_us + act_us + learn_us
-    return {"env_step_us": env_us, "act_us": act_us, "learn_step_us": learn_us,
-            "gemm_floor_us": floor_us, "cores": n_cores,
-            "sequential_ceiling": 1e6 / per_step,
-            "parallel_ceiling": min(1e6 / learn_us, n_cores * 1e6 / per_step)}
+    return with_ceilings({"env_step_us": env_us, "act_us": act_us, "learn_step_us": learn_us,
+                          "gemm_floor_us": floor_us}, n_cores)
+
+
+def with_ceilings(costs: dict[str, float], n_cores: float) -> dict[str, float]:
+    """``costs`` (``env_step_us``, ``act_us``, ``learn_step_us``, ...) plus the ceilings they
+    imply on ``n_cores`` cores."""
+    per_step = costs["env_step_us"] + costs["act_us"] + costs["learn_step_us"]
+    return {**costs, "cores": n_cores, "sequential_ceiling": 1e6 / per_step,
+            "parallel_ceiling": min(1e6 / costs["learn_step_us"], n_cores * 1e6 / per_step)}
 
 
 def limits_text(lim: dict[str, float]) -> str:

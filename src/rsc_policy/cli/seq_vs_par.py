@@ -331,14 +331,15 @@ def benchmark(s: BenchSettings, train_cfg: dict[str, Any], val_cfg: dict[str, An
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
     steps = align_steps(s.target_env_steps, s)
-    from rsc_policy.cli.limits import measure_limits
+    from rsc_policy.cli.limits import measure_limits, with_ceilings
 
     console.print("measuring the limits (env step, act, learning step, GEMM floor) ...")
     limits = measure_limits(ENV_CLASSES[s.env](dict(train_cfg)), os.cpu_count() or 1)
     started = start_ray(address)
     try:
         if address is not None:
-            limits["cores"] = float(ray.cluster_resources().get("CPU", limits["cores"]))
+            limits = with_ceilings(limits, float(ray.cluster_resources().get(
+                "CPU", limits["cores"])))  # the cluster's cores, not this machine's
         runs = run_all(s, train_cfg, val_cfg, out, steps)
         report = write_outputs(out, s, steps, runs, limits)
     finally:
