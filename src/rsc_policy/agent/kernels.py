@@ -16,7 +16,9 @@ Layout of a flat parameter vector (as :func:`rsc_policy.agent.update._flatten` b
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from rsc_policy.agent.rng import choice
 
 LOSS_MSE, LOSS_HUBER = 0, 1
 CLIP_NONE, CLIP_VALUE, CLIP_NORM = 0, 1, 2
@@ -58,8 +60,16 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
 
     ``rows`` are replay rows ``[s | s' | a | r | done]`` (float32). The maths is
     :func:`rsc_policy.agent.loss.td_loss` + ``torch.optim.Adam`` (single-tensor, no
-    amsgrad, no weight decay) + RLlib's clipping.
+    amsgrad, no weight decay) + RLlib's clipping. The same compiled body runs for every
+    member of a population (:func:`population_learn`).
     """
+    return _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a,
+                        gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip)
+
+
+@njit(cache=True)
+def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
+                 lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip):
     n = rows.shape[0]
     s = np.ascontiguousarray(rows[:, :d])
     s2 = np.ascontiguousarray(rows[:, d : 2 * d])
@@ -148,6 +158,57 @@ def greedy_actions(obs: np.ndarray, w1, b1, w2, b2, w3, b3) -> np.ndarray:
         best = 0
         for j in range(1, q.shape[1]):
             if q[i, j] > q[i, best]:
+                best = j
+        out[i] = best
+    return out
+
+
+@njit(cache=True, parallel=True)
+def population_learn(params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
+                     memory, mem_size, rng_state, steps, batch_size, d, h1, h2, a, gamma, lr,
+                     beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, target_freq,
+                     losses):
+    """``steps[k]`` learning steps of every member ``k`` of a population, members in parallel.
+
+    Member ``k`` owns row ``k`` of every array: flat parameters, target, gradient, Adam's
+    moments and step count (``[K, P]`` / ``[K]``), its replay ring ``memory[k, :capacity]``
+    holding ``mem_size[k]`` rows and its PCG64 state ``rng_state[k]``. Each step is the
+    sequential rule exactly: ``batch_size[k]`` distinct rows drawn as
+    ``Generator.choice(mem_size, batch, replace=False)`` (:func:`rsc_policy.agent.rng.choice`),
+    :func:`_member_step`, and the hard target copy every ``target_freq[k]`` learning steps
+    (``sync_count`` counts them). Losses go to ``losses[k, :steps[k]]``.
+    """
+    for k in prange(params.shape[0]):
+        n = steps[k]
+        if n == 0:
+            continue
+        b = batch_size[k]
+        idx = np.empty(b, dtype=np.int64)
+        rows = np.empty((b, memory.shape[2]), dtype=np.float32)
+        for s in range(n):
+            choice(rng_state[k], mem_size[k], b, idx)
+            for i in range(b):
+                rows[i, :] = memory[k, idx[i], :]
+            losses[k, s] = _member_step(
+                params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k], adam_step[k:k + 1],
+                rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2, eps, loss_kind[k],
+                double_q[k], clip_kind[k], clip[k])
+            sync_count[k] += 1
+            if sync_count[k] % target_freq[k] == 0:
+                target[k, :] = params[k, :]
+
+
+@njit(cache=True)
+def population_greedy(obs, member, params, d, h1, h2, a):
+    """``argmax_a Q_m(obs_i, a)`` for each row ``i`` with ``m = member[i]`` (one forward per
+    row through its member's network, as :func:`greedy_actions` does for one row)."""
+    out = np.empty(obs.shape[0], dtype=np.int64)
+    for i in range(obs.shape[0]):
+        w1, b1, w2, b2, w3, b3 = _layers(params[member[i]], d, h1, h2, a)
+        _, _, q = _forward(obs[i:i + 1], w1, b1, w2, b2, w3, b3)
+        best = 0
+        for j in range(1, a):
+            if q[0, j] > q[0, best]:
                 best = j
         out[i] = best
     return out

@@ -150,7 +150,7 @@ def _make_env(env: gym.Env | dict[str, Any] | None) -> gym.Env:
     return TradingEnv(env)
 
 
-def _run_total(env: gym.Env, episodes: int | None, env_steps: int | None) -> int:
+def run_total(env: gym.Env, episodes: int | None, env_steps: int | None) -> int:
     """The run's total env steps, for the linear schedule's horizon."""
     totals = [] if env_steps is None else [int(env_steps)]
     if episodes is not None:
@@ -190,7 +190,7 @@ def train_sequential(
     total = agent_params.get("epsilon_total_steps",
                              getattr(params, "epsilon_total_steps", None))
     if kind == "linear" and total is None:
-        agent_params["epsilon_total_steps"] = _run_total(env, episodes, env_steps)
+        agent_params["epsilon_total_steps"] = run_total(env, episodes, env_steps)
     agent = StrategyAgent(obs_dim, int(env.action_space.n), seed=seed, params=params,
                           **agent_params)
     actions: list[int] = []
