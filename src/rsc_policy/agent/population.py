@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from rsc_policy.agent import kernels
-from rsc_policy.agent.exploration import exploration_draw
+from rsc_policy.agent.exploration import keyed_epsilon_greedy, seed_keys
 from rsc_policy.agent.network import N_ACTIONS, build_qnet, linear_layers
 from rsc_policy.agent.rng import array_to_state, state_to_array
 from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule
@@ -85,11 +85,12 @@ class Member:
         return AgentParams(**agent)
 
 
-def _flat_weights(obs_dim: int, n_actions: int, seed: int) -> np.ndarray:
-    """The seeded initial weights of :func:`build_qnet` as one flat vector (layer order
-    ``w1, b1, w2, b2, w3, b3``, as :func:`rsc_policy.agent.update._flatten` lays them)."""
-    net = build_qnet(obs_dim, n_actions, seed)
-    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy()
+def initial_weights(obs_dim: int, n_actions: int, seeds: Sequence[int]) -> np.ndarray:
+    """``[K, P]``: each seed's initial weights of :func:`build_qnet` as one flat row (layer
+    order ``w1, b1, w2, b2, w3, b3``, as :func:`rsc_policy.agent.update._flatten` lays them)."""
+    return np.stack([torch.cat([p.detach().reshape(-1)
+                                for p in build_qnet(obs_dim, n_actions, s).parameters()]).numpy()
+                     for s in seeds])
 
 
 class Population:
@@ -99,18 +100,24 @@ class Population:
         obs_dim: observation length; ``n_actions``: actions.
         params: each member's :class:`~rsc_policy.agent.sequential.AgentParams`.
         seeds: each member's seed.
+        weights, target: ``[K, P]`` float32 arrays to hold the networks (e.g. numpy views of
+            an RLModule's tensors); they are set to the seeded initial weights.
     """
 
     def __init__(self, obs_dim: int, params: Sequence[Any], seeds: Sequence[int],
-                 n_actions: int = N_ACTIONS) -> None:
+                 n_actions: int = N_ACTIONS, *, weights: np.ndarray | None = None,
+                 target: np.ndarray | None = None) -> None:
         if len(params) != len(seeds) or not params:
             raise ValueError("a population needs one seed per member and at least one member")
         k = len(params)
         self.k, self.obs_dim, self.n_actions = k, int(obs_dim), int(n_actions)
         self.member_params, self.seeds = list(params), [int(s) for s in seeds]
         self.dims = (self.obs_dim, 64, 64, self.n_actions)
-        self.params = np.stack([_flat_weights(obs_dim, n_actions, s) for s in self.seeds])
-        self.target = self.params.copy()
+        init = initial_weights(obs_dim, n_actions, self.seeds)
+        self.params = init if weights is None else weights
+        self.target = init.copy() if target is None else target
+        self.params[...] = init
+        self.target[...] = init
         self.grad = np.zeros_like(self.params)
         self.exp_avg = np.zeros_like(self.params)
         self.exp_avg_sq = np.zeros_like(self.params)
@@ -138,6 +145,7 @@ class Population:
                                          q.epsilon_min, fraction=q.epsilon_fraction,
                                          total_steps=q.epsilon_total_steps) for q in p]
         self.selections = np.zeros(k, dtype=np.int64)  # per member: its exploration `t`
+        self.seed_keys = seed_keys(self.seeds)
 
     # ------------------------------------------------------------------ acting
     def epsilons(self) -> np.ndarray:
@@ -155,13 +163,12 @@ class Population:
         """Epsilon-greedy action of each listed member on its row of ``obs``: the single
         agent's rule (draw keyed on ``(seed, 0, t, 0)``, then ``t += 1``)."""
         members = np.asarray(members, dtype=np.int64)
-        greedy = self.greedy(obs, members)
-        out = np.empty(len(members), dtype=np.int64)
-        for i, m in enumerate(members):
-            t = int(self.selections[m])
-            u, random_action = exploration_draw(self.seeds[m], 0, t, 0, self.n_actions)
-            out[i] = random_action if u < self.schedules[m](t) else greedy[i]
-            self.selections[m] = t + 1
+        zeros = np.zeros(len(members), dtype=np.int64)
+        t = self.selections[members]
+        eps = np.array([self.schedules[m](int(t[i])) for i, m in enumerate(members)])
+        out = keyed_epsilon_greedy(self.greedy(obs, members), eps, self.seed_keys[members],
+                                   zeros, t, zeros, self.n_actions)
+        self.selections[members] += 1
         return out
 
     def end_episode(self, member: int) -> None:
@@ -173,17 +180,29 @@ class Population:
     # ------------------------------------------------------------------ memory
     def remember(self, members: np.ndarray, obs: np.ndarray, actions: np.ndarray,
                  rewards: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
-        """Store one transition per row, into the ring of member ``members[i]``, in order."""
-        d = self.obs_dim
-        for i, m in enumerate(np.asarray(members, dtype=np.int64)):
-            row = self.memory[m, self.mem_next[m]]
-            row[:d] = obs[i]
-            row[d:2 * d] = next_obs[i]
-            row[2 * d] = actions[i]
-            row[2 * d + 1] = rewards[i]
-            row[2 * d + 2] = dones[i]
-            self.mem_next[m] = (self.mem_next[m] + 1) % self.capacity[m]
-            self.mem_size[m] = min(self.mem_size[m] + 1, self.capacity[m])
+        """Store transition ``i`` in the ring of member ``members[i]``; each member's
+        transitions in the order given (the oldest evicted first when a ring is full)."""
+        members = np.asarray(members, dtype=np.int64)
+        n, d = len(members), self.obs_dim
+        if n == 0:
+            return
+        rows = np.empty((n, self.memory.shape[2]), dtype=np.float32)
+        rows[:, :d] = obs
+        rows[:, d:2 * d] = next_obs
+        rows[:, 2 * d] = actions
+        rows[:, 2 * d + 1] = rewards
+        rows[:, 2 * d + 2] = dones
+        order = np.argsort(members, kind="stable")
+        sorted_members = members[order]
+        starts = np.searchsorted(sorted_members, sorted_members, side="left")
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n) - starts  # position among the member's new rows
+        count = np.bincount(members, minlength=self.k)
+        keep = rank >= count[members] - self.capacity[members]  # only the last `cap` survive
+        slots = (self.mem_next[members] + rank) % self.capacity[members]
+        self.memory[members[keep], slots[keep]] = rows[keep]
+        self.mem_next = (self.mem_next + count) % self.capacity
+        self.mem_size = np.minimum(self.mem_size + count, self.capacity)
 
     def can_learn(self) -> np.ndarray:
         """Per member: whether its memory holds more than ``batch_size`` transitions."""

@@ -64,6 +64,11 @@ class StrategyLearner(TorchLearner):
         return self.replay.memory
 
     @property
+    def memory_sizes(self) -> np.ndarray:
+        """Transitions held (one entry: a single agent; see ``PopulationLearner``)."""
+        return np.array([len(self.memory)])
+
+    @property
     def uses_fast_step(self) -> bool:
         return self.dqn is not None
 
