@@ -400,8 +400,14 @@ class StrategyAgentAlgo(Algorithm):
 
     @property
     def db_run_id(self) -> str | None:
-        """The run id episodes are logged under (``None`` without ``.database(...)``)."""
+        """The run id episodes are logged under (``None`` without ``.database(...)``; a
+        population: its first member's, see :attr:`db_run_ids`)."""
         return None if self._db is None else self._db.run_id
+
+    @property
+    def db_run_ids(self) -> list[str]:
+        """The run id of each member (one for a single agent)."""
+        return [logger.run_id for logger in self._loggers]
 
     def pop_episode_returns(self) -> list[float]:
         """Returns of the episodes finished since the last call (all runners)."""
@@ -410,11 +416,14 @@ class StrategyAgentAlgo(Algorithm):
 
     # ------------------------------------------------------------------ database
     def _open_database(self) -> tuple[Any, bool]:
-        """The run logger of ``config.database(...)``: join the given run or open one."""
+        """The run logger of ``config.database(...)``: join the given run or open one. A
+        population opens one run per member (``<run id>-<member name>``, the member's own
+        settings in its parameters); ``self._loggers[k]`` logs member ``k``'s episodes."""
         cfg = self.config
+        self._loggers: list[Any] = []
         if cfg.db_url is None:
             return None, False
-        from rsc_db import RunLogger
+        from rsc_db import RunLogger, new_run_id
 
         params = {
             "algorithm": "StrategyAgentAlgo", "seed": cfg.seed_or_zero, "exact": cfg.is_exact,
@@ -425,14 +434,28 @@ class StrategyAgentAlgo(Algorithm):
             "num_learners": cfg.num_learners,
             "env": describe_env_config(cfg.env_config),
         }  # fmt: skip
+        if cfg.is_population:
+            prefix = cfg.db_run_id or new_run_id()
+            envs = cfg.env_config["member_envs"]
+            for k, m in enumerate(cfg.members()):
+                name = m.name or f"member-{k}"
+                own = {**params, **m.agent, "seed": m.seed, "env": describe_env_config(envs[k]),
+                       "population": {"run_prefix": prefix, "member": k, "name": name,
+                                      "members": len(envs)}}
+                self._loggers.append(RunLogger(
+                    cfg.db_url, run_id=f"{prefix}-{name}", log_steps=cfg.db_log_steps,
+                    step_log_every=cfg.db_step_log_every, parameters=own).start())
+            return self._loggers[0], True
         logger = RunLogger(cfg.db_url, run_id=cfg.db_run_id, log_steps=cfg.db_log_steps,
                            step_log_every=cfg.db_step_log_every, parameters=params)
         if cfg.db_run_id is not None:
             try:
-                return logger.attach(), False
+                self._loggers = [logger.attach()]
+                return self._loggers[0], False
             except ValueError:
                 pass  # no such run yet: open it
-        return logger.start(), True
+        self._loggers = [logger.start()]
+        return self._loggers[0], True
 
     def _write_finished(self) -> None:
         """Hand the episodes finished this iteration to the writer thread.
@@ -458,7 +481,7 @@ class StrategyAgentAlgo(Algorithm):
     def _write_batch(self, items: list[tuple[str, dict[str, Any]]]) -> float:
         t0 = time.perf_counter()
         for rid, info in items:
-            self._db.log_episode(rid, info)
+            self._loggers[int(info.get("member", 0))].log_episode(rid, info)
         return time.perf_counter() - t0
 
     def flush_database(self) -> None:
@@ -480,10 +503,12 @@ class StrategyAgentAlgo(Algorithm):
             try:
                 self.flush_database()
                 if self._db_owned:
-                    self._db.finish(self._outcome)
+                    for logger in self._loggers:
+                        logger.finish(self._outcome)
             finally:
                 self._db_pool.shutdown(wait=True)
-                self._db.close()
+                for logger in self._loggers:
+                    logger.close()
         super().cleanup()
 
     # ---------------------------------------------------------------- checkpoints
