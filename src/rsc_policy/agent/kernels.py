@@ -15,12 +15,47 @@ Layout of a flat parameter vector (as :func:`rsc_policy.agent.update._flatten` b
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from rsc_policy.agent.rng import choice
 
 LOSS_MSE, LOSS_HUBER = 0, 1
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+
+@intrinsic
+def _ldmxcsr_ftz(typingctx):
+    """Set flush-to-zero and denormals-are-zero (MXCSR bits 15 and 6) in the calling thread:
+    what ``torch.set_flush_denormal(True)`` does, for numba's worker threads too."""
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        slot = cgutils.alloca_once(builder, i32)
+        raw = builder.bitcast(slot, ir.PointerType(ir.IntType(8)))
+        fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType(ir.IntType(8))])
+        builder.call(cgutils.get_or_insert_function(builder.module, fnty,
+                                                    "llvm.x86.sse.stmxcsr"), [raw])
+        builder.store(builder.or_(builder.load(slot), ir.Constant(i32, 0x8040)), slot)
+        builder.call(cgutils.get_or_insert_function(builder.module, fnty,
+                                                    "llvm.x86.sse.ldmxcsr"), [raw])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@njit(cache=True, inline="always")
+def flush_denormals() -> None:
+    """Flush-to-zero for denormal floats in this thread (x86; elsewhere nothing): Adam's
+    moments of dead units decay into denormals, and arithmetic on them is microcoded (see
+    :class:`rsc_policy.agent.update.DQNUpdate`). Every thread that runs a learning step sets
+    it, so the main thread and numba's workers do the same arithmetic."""
+    if _X86:
+        _ldmxcsr_ftz()
 CLIP_NONE, CLIP_VALUE, CLIP_NORM = 0, 1, 2
 
 
@@ -70,6 +105,7 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
 @njit(cache=True)
 def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
                  lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip):
+    flush_denormals()
     n = rows.shape[0]
     s = np.ascontiguousarray(rows[:, :d])
     s2 = np.ascontiguousarray(rows[:, d : 2 * d])

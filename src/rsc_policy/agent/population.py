@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 import torch
 
@@ -144,6 +145,7 @@ class Population:
         self.schedules = [build_schedule(q.epsilon_schedule, q.epsilon, q.epsilon_decay,
                                          q.epsilon_min, fraction=q.epsilon_fraction,
                                          total_steps=q.epsilon_total_steps) for q in p]
+        self.threads: int | None = None  # threads of the compiled step (None: numba's)
         self.selections = np.zeros(k, dtype=np.int64)  # per member: its exploration `t`
         self.seed_keys = seed_keys(self.seeds)
 
@@ -218,6 +220,8 @@ class Population:
         if n == 0:
             return losses[:, :0]
         torch.set_flush_denormal(True)  # as the single agent's step does (see update.py)
+        if self.threads is not None:
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         beta1, beta2 = ADAM_BETAS
         kernels.population_learn(
             self.params, self.target, self.grad, self.exp_avg, self.exp_avg_sq,
@@ -230,9 +234,7 @@ class Population:
     # ------------------------------------------------------------------ views
     def qnet(self, member: int) -> torch.nn.Sequential:
         """A copy of member ``member``'s Q-network as an ordinary ``nn.Sequential``."""
-        net = build_qnet(self.obs_dim, self.n_actions, self.seeds[member])
-        _load_flat(net, self.params[member])
-        return net
+        return qnet_from_flat(self.params[member], self.n_actions)
 
     def member_policy(self, member: int) -> MemberPolicy:
         """The greedy policy of one member (live view of its weights)."""
@@ -369,9 +371,7 @@ def train_population(
     wall = time.perf_counter() - start
     results = []
     for i in range(k):
-        q = pop.qnet(i)
-        target = pop.qnet(i)
-        _load_flat(target, pop.target[i])
+        q, target = pop.qnet(i), qnet_from_flat(pop.target[i], pop.n_actions)
         log = logs[i]
         results.append(SequentialResult(
             actions=np.asarray(log["actions"], dtype=np.int64),
@@ -383,6 +383,19 @@ def train_population(
             env_steps=len(log["actions"]), num_updates=int(pop.num_updates[i]),
             wall_time_s=wall, agent=pop.member_policy(i)))
     return results
+
+
+def qnet_from_flat(flat: np.ndarray, n_actions: int = N_ACTIONS, hidden: int = 64
+                   ) -> torch.nn.Sequential:
+    """The team's Q-network holding the flat weight vector ``flat`` (layout of
+    :func:`initial_weights`; the observation size follows from its length)."""
+    fixed = hidden + hidden * hidden + hidden + n_actions * hidden + n_actions
+    obs_dim, rest = divmod(len(flat) - fixed, hidden)
+    if rest or obs_dim < 1:
+        raise ValueError(f"{len(flat)} weights are not a {hidden}-{hidden} Q-network")
+    net = build_qnet(obs_dim, n_actions, 0)
+    _load_flat(net, np.asarray(flat, dtype=np.float32))
+    return net
 
 
 def _load_flat(net: torch.nn.Sequential, flat: np.ndarray) -> None:

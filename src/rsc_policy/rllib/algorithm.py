@@ -386,6 +386,18 @@ class StrategyAgentAlgo(Algorithm):
         net.load_state_dict({k: torch.as_tensor(v) for k, v in q_keys.items()})
         return net
 
+    def member_policies(self) -> list[Any]:
+        """Each population member's greedy policy (``GreedyPolicy``, ``act(obs) -> int``) on
+        the learner's current weights, in member order (a single agent: one)."""
+        from rsc_policy.agent.export import GreedyPolicy
+
+        if not self.config.is_population:
+            return [GreedyPolicy(self.policy_network())]
+        from rsc_policy.agent.population import qnet_from_flat
+
+        params = np.asarray(self.learner_group.get_weights()[DEFAULT_MODULE_ID]["params"])
+        return [GreedyPolicy(qnet_from_flat(row)) for row in params]
+
     @property
     def num_learning_steps(self) -> int:
         """Learning steps taken so far."""

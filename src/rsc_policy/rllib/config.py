@@ -50,8 +50,9 @@ class StrategyAgentConfig(AlgorithmConfig):
     ``"linear"``), ``memory_size``, ``batch_size``,
     ``target_update_freq`` (learning steps), ``updates_per_step``,
     ``store_buffer_in_checkpoints``, ``fused_learning_step`` (``False``: RLlib's generic
-    autograd path even where the fused step applies). The network comes from
-    ``.rl_module(model_config=...)``: ``fcnet_hiddens`` (default ``[64, 64]``) and
+    autograd path even where the fused step applies), ``learner_threads`` (threads of a
+    population's compiled learning call; default: every core of the learner's process). The
+    network comes from ``.rl_module(model_config=...)``: ``fcnet_hiddens`` (default ``[64, 64]``) and
     ``fcnet_activation`` (default ``"relu"``).
 
     How to run, ``exact``:
@@ -93,6 +94,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.updates_per_step = 1.0
         self.store_buffer_in_checkpoints = True
         self.fused_learning_step = True
+        self.learner_threads: int | None = None  # a population's compiled step: all cores
         self.exact: bool | str = "auto"
         # Population mode (``.population(members=[...])``): None = one agent.
         self.population_members: list[dict[str, Any]] | None = None
@@ -209,6 +211,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         updates_per_step: float = NotProvided,
         store_buffer_in_checkpoints: bool = NotProvided,
         fused_learning_step: bool = NotProvided,
+        learner_threads: int | None = NotProvided,
         exact: bool | str = NotProvided,
         **kwargs: Any,
     ) -> StrategyAgentConfig:
@@ -230,6 +233,7 @@ class StrategyAgentConfig(AlgorithmConfig):
             ("updates_per_step", updates_per_step),
             ("store_buffer_in_checkpoints", store_buffer_in_checkpoints),
             ("fused_learning_step", fused_learning_step), ("exact", exact),
+            ("learner_threads", learner_threads),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -390,6 +394,10 @@ class StrategyAgentConfig(AlgorithmConfig):
                                   "actor placed on the GPU)")
         self._validate_model_config()
         self._validate_unused()
+        if self.learner_threads is not None and not (
+                isinstance(self.learner_threads, int) and self.learner_threads >= 1):
+            self._value_error(f"learner_threads must be None or an int >= 1, got "
+                              f"{self.learner_threads!r}")
         if self.is_population:
             self._validate_population()
 
@@ -419,9 +427,8 @@ class StrategyAgentConfig(AlgorithmConfig):
             self._value_error(f"a population trains the team's 64-64 ReLU network; got "
                               f"fcnet_hiddens={hiddens!r}, fcnet_activation={act!r}")
         if self.evaluation_interval:
-            self._value_error("evaluation_interval with a population: evaluate members with "
-                              "rsc_policy.rllib.population_policies(algo) and "
-                              "rsc_policy.evaluation.evaluate instead")
+            self._value_error("evaluation_interval with a population: evaluate the members "
+                              "with algo.member_policies() and rsc_policy.evaluate instead")
         if self.env is PopulationEnv:
             return
         if self.env is not None and not isinstance(self.env, type):

@@ -54,6 +54,7 @@ class PopulationLearner(TorchLearner):
                     else kernels.CLIP_NORM)
             self.population.clip_kind[:] = kind
             self.population.clip[:] = float(self.config.grad_clip)
+        self.population.threads = self.config.learner_threads
         self.fused = on_cpu and self.config.fused_learning_step
         self.num_learning_steps = 0
 
