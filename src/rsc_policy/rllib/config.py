@@ -52,8 +52,8 @@ class StrategyAgentConfig(AlgorithmConfig):
     ``store_buffer_in_checkpoints``, ``fused_learning_step`` (``False``: RLlib's generic
     autograd path even where the fused step applies), ``learner_threads`` (threads of a
     population's compiled learning call; default: every core of the learner's process). The
-    network comes from ``.rl_module(model_config=...)``: ``fcnet_hiddens`` (default ``[64, 64]``) and
-    ``fcnet_activation`` (default ``"relu"``).
+    network comes from ``.rl_module(model_config=...)``: ``fcnet_hiddens`` (default
+    ``[64, 64]``) and ``fcnet_activation`` (default ``"relu"``).
 
     How to run, ``exact``:
 
