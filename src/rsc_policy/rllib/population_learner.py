@@ -109,8 +109,12 @@ class PopulationLearner(TorchLearner):
         else:
             from rsc_policy.agent.loss import population_learn_torch
 
-            losses = population_learn_torch(self.population, steps, self._device,
-                                            self.module[DEFAULT_MODULE_ID])
+            losses = population_learn_torch(self.population, steps, self._device)
+            module = self.module[DEFAULT_MODULE_ID]
+            if module.params.device.type != "cpu":  # on CPU the arrays alias the module
+                with torch.no_grad():
+                    module.params.copy_(torch.from_numpy(self.population.params))
+                    module.target.copy_(torch.from_numpy(self.population.target))
         self.num_learning_steps += int(np.asarray(steps).sum())
         return losses
 

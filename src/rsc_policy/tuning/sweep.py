@@ -257,10 +257,25 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
             ray.shutdown()
     report = _write_report(out, settings, ctx, rows, final, time.perf_counter() - t0,
                            tuning_s=tuning_s)
+    write_summary(out, settings, rows, tuning_s, time.perf_counter() - t0)
     if final:
         print(final["verdict"]["text"])
     print(f"report: {report}")
     return 0
+
+
+def write_summary(out: Path, settings: Mapping[str, Any], rows: list[dict[str, Any]],
+                  tuning_s: float, wall_s: float) -> dict[str, Any]:
+    """``summary.json``: the sweep's training env steps (all trials, all members), the wall
+    time of the Tune run and their rate (rsc-train's summary keys), plus the whole command's
+    wall time."""
+    steps = int(sum(r["env_steps"] or 0 for r in rows))
+    summary = {"sweep_id": settings["sweep_id"], "env_steps": steps, "wall_s": tuning_s,
+               "env_steps_per_s": steps / max(tuning_s, 1e-9), "command_wall_s": wall_s,
+               "trials": len(rows), "scheduler": settings["scheduler"],
+               "search": settings["search"]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any],
