@@ -13,37 +13,36 @@ import torch
 from torch import Tensor, nn
 
 from rsc_policy.agent.network import linear_layers
+from rsc_policy.agent.params import DEFAULTS, check_loss_options  # noqa: F401 (re-export)
 
 
 def td_loss(q: nn.Module, target: nn.Module, batch: Tensor, gamma: float, *,
             double_q: bool = False, huber: bool = False) -> Tensor:
-    """DQN loss on replay rows ``[s | s' | a | r | done]``.
-
-    ``y = r + gamma * Q_target(s', a*) * (1 - done)`` with ``a* = argmax_a' Q_target(s', a')``
-    (or ``argmax_a' Q(s', a')`` with ``double_q``), no gradient through ``y``; the loss is the
-    mean squared error of ``Q(s, a) - y`` (Huber / smooth L1 with ``huber``).
-    """
+    """DQN loss on replay rows ``[s | s' | a | r | done]`` (see :func:`dqn_loss`)."""
     d = linear_layers(q)[0].in_features  # type: ignore[arg-type]
     s, s2 = batch[:, :d], batch[:, d : 2 * d]
-    a, r, done = batch[:, 2 * d : 2 * d + 1], batch[:, 2 * d + 1 : 2 * d + 2], batch[:, -1:]
+    a, r, done = batch[:, 2 * d], batch[:, 2 * d + 1], batch[:, -1]
+    return dqn_loss(q, target, q(s), a, r, s2, done, gamma, double_q=double_q, huber=huber)
+
+
+def dqn_loss(q: nn.Module, target: nn.Module, q_s: Tensor, actions: Tensor, rewards: Tensor,
+             next_obs: Tensor, dones: Tensor, gamma: float, *, double_q: bool = False,
+             huber: bool = False) -> Tensor:
+    """The rule: ``y = r + gamma * Q_target(s', a*) * (1 - done)`` with ``a* = argmax_a'
+    Q_target(s', a')`` (or ``argmax_a' Q(s', a')`` with ``double_q``), no gradient through
+    ``y``; the loss is the mean squared error of ``Q(s, a) - y`` (Huber / smooth L1 with
+    ``huber``). ``q_s`` is ``Q(s, .)`` (RLlib's ``forward_train`` output, or ``q(s)``)."""
     with torch.no_grad():
+        q_t = target(next_obs)
         if double_q:
-            q_next = target(s2).gather(1, q(s2).argmax(dim=1, keepdim=True))
+            q_next = q_t.gather(1, q(next_obs).argmax(dim=1, keepdim=True)).squeeze(1)
         else:
-            q_next = target(s2).amax(dim=1, keepdim=True)
-        y = r + gamma * q_next * (1.0 - done)
-    q_sa = q(s).gather(1, a.long())
+            q_next = q_t.amax(dim=1)
+        y = rewards.float() + gamma * q_next * (1.0 - dones.float())
+    q_sa = q_s.gather(1, actions.long().unsqueeze(1)).squeeze(1)
     if huber:
         return nn.functional.smooth_l1_loss(q_sa, y)
     return nn.functional.mse_loss(q_sa, y)
-
-
-def check_loss_options(double_q: object, td_error_loss_fn: object) -> None:
-    """Raise ``ValueError`` (naming the setting) for a bad ``double_q`` / loss choice."""
-    if not isinstance(double_q, bool):
-        raise ValueError(f"double_q must be a bool, got {double_q!r}")
-    if td_error_loss_fn not in ("mse", "huber"):
-        raise ValueError(f"td_error_loss_fn must be 'mse' or 'huber', got {td_error_loss_fn!r}")
 
 
 class AutogradUpdate:
@@ -52,8 +51,9 @@ class AutogradUpdate:
     Works for any MLP shape; same public surface as :class:`~rsc_policy.agent.update.DQNUpdate`.
     """
 
-    def __init__(self, q: nn.Module, target: nn.Module, *, lr: float = 1e-3,
-                 gamma: float = 0.95, target_update_freq: int = 100,
+    def __init__(self, q: nn.Module, target: nn.Module, *, lr: float = DEFAULTS.learning_rate,
+                 gamma: float = DEFAULTS.gamma,
+                 target_update_freq: int = DEFAULTS.target_update_freq,
                  grad_clip: float | None = None, grad_clip_by: str = "global_norm",
                  double_q: bool = False, huber: bool = False) -> None:
         self.q, self.target = q, target

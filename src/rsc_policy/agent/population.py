@@ -71,7 +71,7 @@ class Member:
 
     def params(self) -> Any:
         """This member's :class:`~rsc_policy.agent.sequential.AgentParams` (validated)."""
-        from rsc_policy.agent.sequential import AgentParams
+        from rsc_policy.agent.params import AgentParams
 
         agent = dict(self.agent)
         if "lr" in agent:

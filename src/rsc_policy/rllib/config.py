@@ -29,10 +29,6 @@ UNUSED_SETTINGS = {
 }
 
 
-#: The learning options beyond the spec and their defaults (the spec's rule).
-LEARNING_OPTIONS: dict[str, Any] = {
-    "epsilon_schedule": "multiplicative", "epsilon_fraction": 0.1, "epsilon_total_steps": None,
-    "double_q": False, "td_error_loss_fn": "mse"}
 
 
 class StrategyAgentConfig(AlgorithmConfig):
@@ -77,20 +73,15 @@ class StrategyAgentConfig(AlgorithmConfig):
         from rsc_policy.rllib.algorithm import StrategyAgentAlgo
 
         super().__init__(algo_class=algo_class or StrategyAgentAlgo)
-        self.lr = 1e-3
-        self.gamma = 0.95
+        from rsc_policy.agent.params import DEFAULTS
+
+        self.lr = DEFAULTS.learning_rate
         self.grad_clip = None
-        self.double_q = False
-        self.td_error_loss_fn = "mse"
-        self.epsilon = 1.0
-        self.epsilon_decay = 0.995
-        self.epsilon_min = 0.01
-        self.epsilon_schedule = "multiplicative"
-        self.epsilon_fraction = 0.1
-        self.epsilon_total_steps: int | None = None
-        self.memory_size = 2000
-        self.batch_size = 32
-        self.target_update_freq = 100
+        for name in ("gamma", "double_q", "td_error_loss_fn", "epsilon", "epsilon_decay",
+                     "epsilon_min", "epsilon_schedule", "epsilon_fraction",
+                     "epsilon_total_steps", "memory_size", "batch_size",
+                     "target_update_freq"):
+            setattr(self, name, getattr(DEFAULTS, name))  # the spec's, from one place
         self.updates_per_step = 1.0
         self.store_buffer_in_checkpoints = True
         self.fused_learning_step = True
@@ -355,7 +346,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         if self.grad_clip is not None and not (isinstance(self.grad_clip, int | float)
                                                and self.grad_clip > 0):
             self._value_error(f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
-        from rsc_policy.agent.loss import check_loss_options
+        from rsc_policy.agent.params import check_loss_options
         from rsc_policy.agent.schedule import check_schedule
 
         try:  # the sequential agent's own checks: one rule for both trainers
@@ -489,7 +480,9 @@ class StrategyAgentConfig(AlgorithmConfig):
         out = {"learning_rate": self.lr, **{k: getattr(self, k) for k in (
             "gamma", "epsilon", "epsilon_decay", "epsilon_min",
             "memory_size", "batch_size", "target_update_freq")}}
-        for key, value in LEARNING_OPTIONS.items():
-            if getattr(self, key) != value:
+        from rsc_policy.agent.params import DEFAULTS, LEARNING_OPTIONS
+
+        for key in LEARNING_OPTIONS:
+            if getattr(self, key) != getattr(DEFAULTS, key):
                 out[key] = getattr(self, key)
         return out

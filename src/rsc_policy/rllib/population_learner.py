@@ -43,7 +43,7 @@ class PopulationLearner(TorchLearner):
         super().build()
         module = self.module[DEFAULT_MODULE_ID]
         members = self.config.members()
-        on_cpu = self._device.type == "cpu"
+        on_cpu = self.device.type == "cpu"
         self.population = Population(
             module.dims[0], [m.params() for m in members], [m.seed for m in members],
             module.n_actions,
@@ -109,7 +109,7 @@ class PopulationLearner(TorchLearner):
         else:
             from rsc_policy.agent.loss import population_learn_torch
 
-            losses = population_learn_torch(self.population, steps, self._device)
+            losses = population_learn_torch(self.population, steps, self.device)
             module = self.module[DEFAULT_MODULE_ID]
             if module.params.device.type != "cpu":  # on CPU the arrays alias the module
                 with torch.no_grad():

@@ -44,7 +44,7 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
         raise UserError(str(exc)) from None
     import dataclasses
 
-    from rsc_policy.agent.sequential import AgentParams
+    from rsc_policy.agent.params import AgentParams
 
     trainer_args = {f.name for f in dataclasses.fields(AgentParams)}
     for name, p in space.params.items():
