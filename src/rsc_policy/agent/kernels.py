@@ -78,12 +78,33 @@ def _layers(p: np.ndarray, d: int, h1: int, h2: int, a: int):
 
 @njit(cache=True)
 def _forward(x: np.ndarray, w1, b1, w2, b2, w3, b3):
-    z1 = np.dot(x, w1.T) + b1
-    h1 = np.maximum(z1, np.float32(0.0))
-    z2 = np.dot(h1, w2.T) + b2
-    h2 = np.maximum(z2, np.float32(0.0))
-    q = np.dot(h2, w3.T) + b3
+    n = x.shape[0]
+    h1 = np.empty((n, w1.shape[0]), dtype=np.float32)
+    h2 = np.empty((n, w2.shape[0]), dtype=np.float32)
+    q = np.empty((n, w3.shape[0]), dtype=np.float32)
+    _dense(x, w1, b1, h1, True)
+    _dense(h1, w2, b2, h2, True)
+    _dense(h2, w3, b3, q, False)
     return h1, h2, q
+
+
+@njit(cache=True, inline="always")
+def _dense(x, w, b, out, relu):
+    """``out = x @ w.T + b`` (then ReLU), written into ``out``: one BLAS call, one loop."""
+    np.dot(x, w.T, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            v = out[i, j] + b[j]
+            out[i, j] = np.maximum(v, np.float32(0.0)) if relu else v
+
+
+@njit(cache=True, inline="always")
+def _backprop(delta, w, h, out):
+    """``out = (delta @ w) * (h > 0)``: the delta of the ReLU layer below."""
+    np.dot(delta, w, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] *= np.float32(1.0) if h[i, j] > 0 else np.float32(0.0)
 
 
 @njit(cache=True)
@@ -147,13 +168,15 @@ def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h
             dq[i, act] = 2.0 * diff / n
     # backward through the MLP into the flat gradient
     g1, gb1, g2, gb2, g3, gb3 = _layers(grad, d, h1, h2, a)
-    g3[:, :] = np.dot(dq.T, h2a)
+    np.dot(dq.T, h2a, g3)
     gb3[:] = dq.sum(axis=0)
-    dh2 = np.dot(dq, w3) * (h2a > 0)
-    g2[:, :] = np.dot(dh2.T, h1a)
+    dh2 = np.empty((n, h2), dtype=np.float32)
+    _backprop(dq, w3, h2a, dh2)
+    np.dot(dh2.T, h1a, g2)
     gb2[:] = dh2.sum(axis=0)
-    dh1 = np.dot(dh2, w2) * (h1a > 0)
-    g1[:, :] = np.dot(dh1.T, s)
+    dh1 = np.empty((n, h1), dtype=np.float32)
+    _backprop(dh2, w2, h1a, dh1)
+    np.dot(dh1.T, s, g1)
     gb1[:] = dh1.sum(axis=0)
     if clip_kind == CLIP_VALUE:
         for k in range(grad.shape[0]):
