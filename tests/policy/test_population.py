@@ -279,3 +279,21 @@ def test_population_learner_gpu_path_trains_through_rllib(ray_local, train_env_c
             assert not np.array_equal(weights[k], _flat(seq.state_dict))
     finally:
         algo.stop()
+
+
+def test_rllib_population_with_a_learner_actor_parity(ray_local, train_env_config):
+    """num_learners=1 (the population's learner in its own actor, the driver's runner on the
+    other CPU): exact mode still equals each member's sequential run bit for bit."""
+    algo = (_population_config(train_env_config, MEMBERS[:2])
+            .learners(num_learners=1)
+            .reporting(min_sample_timesteps_per_iteration=60).build_algo())
+    try:
+        assert not algo.learner_group.is_local
+        algo.train()
+        weights = _population_weights(algo)
+        for k, member in enumerate(algo.config.members()):
+            seq = train_sequential({**train_env_config, **member.env}, env_steps=60,
+                                   seed=member.seed, params=member.params())
+            assert np.array_equal(weights[k], _flat(seq.state_dict)), f"member {k}"
+    finally:
+        algo.stop()
