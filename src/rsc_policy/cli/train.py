@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from rsc_db.cli_errors import cli_errors, version_callback
+from rsc_db.cli_errors import UserError, cli_errors, version_callback
 from rsc_policy.cli.settings import default, load_settings
 
 DIST = "reinforce-strategy-creator"
@@ -101,6 +101,10 @@ def train(
         "double_q": double_q, "td_error_loss_fn": td_error_loss_fn,
         "trade_penalty_mode": trade_penalty_mode, "observe_position": observe_position,
     }  # fmt: skip
+    if resume is not None and sequential:
+        raise UserError("--resume cannot be combined with --sequential: the sequential trainer "
+                        "writes no checkpoints (rsc-train's RLlib mode, the default, does); "
+                        "drop --sequential to continue the checkpoint")
     settings = load_settings(config, overrides)
     if episodes is not None and env_steps is None:  # --episodes alone: stop on episodes
         settings = settings.model_copy(update={"env_steps": None})

@@ -79,13 +79,33 @@ def check_resume(path: Path, settings: TrainSettings, train_cfg: dict[str, Any])
     else:
         raise UserError(f"--resume {path}: not an rsc-train checkpoint or run directory (no "
                         "rsc_run.json)")
-    saved = json.loads((path / "rsc_run.json").read_text())
+    try:
+        saved = json.loads((path / "rsc_run.json").read_text())
+        signature = saved["signature"]
+        if not isinstance(signature, dict) or not isinstance(saved.get("agent", {}), dict):
+            raise TypeError("signature/agent are not tables")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"--resume {path}: rsc_run.json cannot be read ({type(exc).__name__}: "
+                        f"{exc}); the checkpoint is damaged") from None
+    from rsc_policy.rllib.checkpoint import CheckpointError, validate_checkpoint
+
+    try:
+        weights = validate_checkpoint(path)
+    except CheckpointError as exc:
+        raise UserError(f"--resume: {exc}") from None
+    layers = sorted((k for k in weights if k.endswith(".weight")),
+                    key=lambda k: int(k.split(".")[1]))
+    first, last = weights[layers[0]], weights[layers[-1]]
+    stored = {"obs_dim": int(first.shape[1]), "n_actions": int(last.shape[0])}
+    if any(signature.get(k) != v for k, v in stored.items()):
+        raise UserError(f"--resume {path}: the Q-network in the checkpoint ({stored}) does not "
+                        f"match its rsc_run.json ({signature}); the checkpoint is damaged")
     env = TradingEnv(train_cfg)
     mine = {"obs_dim": int(env.observation_space.shape[0]), "n_actions": int(env.action_space.n),
             "memory_size": settings.agent.memory_size}
-    if saved.get("signature") != mine:
+    if signature != mine:
         raise UserError(f"--resume {path}: the checkpoint is from another configuration: "
-                        f"{saved.get('signature')} != {mine}")
+                        f"{signature} != {mine}")
     return path
 
 
