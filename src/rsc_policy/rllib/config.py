@@ -317,6 +317,10 @@ class StrategyAgentConfig(AlgorithmConfig):
                                   "actor placed on the GPU)")
         self._validate_model_config()
         self._validate_unused()
+        from rsc_policy.rllib.validation import config_problems
+
+        for problem in config_problems(self):  # env_config on the driver; resources vs cluster
+            self._value_error(problem)
 
     def _validate_model_config(self) -> None:
         base = dataclasses.asdict(DefaultModelConfig())
