@@ -22,10 +22,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .engine import (
     DatabaseUnavailable,
-    check_connection,
-    ensure_schema,
     make_engine,
     mask_url,
+    prepare_for_writing,
     resolve_url,
 )
 from .models import RUN_STATUSES, TrainingRun
@@ -213,13 +212,7 @@ class RunLogger:
         return self
 
     def _prepare(self) -> None:
-        check_connection(self.engine)
-        try:
-            ensure_schema(self.engine)
-        except OperationalError as exc:  # e.g. a read-only SQLite file
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise DatabaseUnavailable(
-                f"cannot write to database {mask_url(self.url)}: {reason}") from None
+        prepare_for_writing(self.engine)
 
     def finish(self, status: str = "completed") -> None:
         """Set the run's ``end_time`` and final ``status`` (completed/failed/interrupted),

@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy.exc import DBAPIError
 
-from .engine import ensure_schema, make_engine
+from .engine import DatabaseUnavailable, make_engine, mask_url, prepare_for_writing
 from .logger import jsonable
 from .models import Sweep, TrainingRun, Trial
 
@@ -50,8 +51,13 @@ class SweepStore:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url, sqlite_begin="IMMEDIATE")
-            ensure_schema(self._engine)
+            engine = make_engine(self.url, sqlite_begin="IMMEDIATE")
+            try:
+                prepare_for_writing(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine = engine
         return self._engine
 
     def __getstate__(self) -> dict[str, Any]:
@@ -65,11 +71,18 @@ class SweepStore:
     def start(self, space: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         """Create the sweep row, or set an existing one (a resume) back to ``running``."""
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            _upsert(conn, SWEEPS, {"sweep_id": self.sweep_id, "created_at": now,
-                                   "finished_at": None, "space": jsonable(dict(space)),
-                                   "settings": jsonable(dict(settings)), "status": "running"},
-                    ["sweep_id"], insert_only=("created_at", "space"))
+        engine = self.engine
+        try:
+            with engine.begin() as conn:
+                _upsert(conn, SWEEPS, {"sweep_id": self.sweep_id, "created_at": now,
+                                       "finished_at": None, "space": jsonable(dict(space)),
+                                       "settings": jsonable(dict(settings)),
+                                       "status": "running"},
+                        ["sweep_id"], insert_only=("created_at", "space"))
+        except DBAPIError as exc:  # read-only, disk full, permission denied
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise DatabaseUnavailable(
+                f"cannot write to database {mask_url(engine.url)}: {reason}") from None
 
     def finish(self, status: str, *, best_trial_id: str | None = None,
                verdict: Mapping[str, Any] | None = None) -> None:

@@ -4,6 +4,7 @@ periods, and starting Ray."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,3 +67,28 @@ def start_ray(address: str | None) -> bool:
         ray.init(num_cpus=os.cpu_count(), **kwargs)
     install_signal_handlers()  # ray.init installs its own; ours give exit codes 130/143
     return True
+
+
+def make_run_dir(run_dir: Path, flag: str, *, allow_existing: bool = False) -> bool:
+    """Create ``run_dir`` (True if this call created it), or raise :class:`UserError`: it is
+    a file, not writable, or already holds files (another run's metrics, report and
+    checkpoint would be mixed with or overwritten by this run's: give each run its own)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{flag} {run_dir}: is a file, not a directory")
+    if not allow_existing and run_dir.is_dir() and any(run_dir.iterdir()):
+        held = ", ".join(sorted(p.name for p in run_dir.iterdir())[:5])
+        raise UserError(f"{flag} {run_dir}: the directory already holds files ({held}); each "
+                        "run needs its own directory: give a new or empty one (or leave "
+                        f"{flag} out for runs/<run_id>/)")
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".rsc-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise UserError(f"{flag} {run_dir}: cannot write there ({exc.strerror or exc})") \
+            from None
+    return created

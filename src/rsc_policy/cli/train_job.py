@@ -18,7 +18,7 @@ from rsc_db import RunLogger
 from rsc_db.cli_errors import UserError
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
-from rsc_policy.cli.common import load_periods, start_ray
+from rsc_policy.cli.common import load_periods, make_run_dir, start_ray
 from rsc_policy.cli.report import plot_equity, plot_throughput, plot_training
 from rsc_policy.cli.settings import TrainSettings
 from rsc_policy.evaluation.episode import greedy_act
@@ -49,8 +49,7 @@ def run(
         check_cpus(settings.num_env_runners, os.cpu_count() or 1, "this machine")
     run_id = new_run_id()
     run_dir = Path(out) if out else Path("runs") / run_id
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = make_run_dir(run_dir, "--out")
     try:
         return _run_in(settings, run_id, run_dir, train_cfg, val_cfg, db=db, log_steps=log_steps,
                        checkpoint=checkpoint, address=address, sequential=sequential)

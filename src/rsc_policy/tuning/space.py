@@ -238,7 +238,7 @@ def load_space(path: Path | None) -> SearchSpace:
     except ValidationError as exc:
         raise UserError(f"{label}: sweep.{describe_error(exc)}") from None
     _check_batch(label, params)
-    return SearchSpace(str(file), params, options)
+    return SearchSpace(str(file.absolute()), params, options)  # absolute: --resume elsewhere
 
 
 def _bounds(p: Param | None, default: int) -> tuple[float, float]:

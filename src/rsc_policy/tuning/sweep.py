@@ -192,14 +192,20 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
     """Run (or resume) the sweep in ``out``; return the process exit code (0, or 130 if it
     was interrupted: finished trials are kept and ``--resume`` continues)."""
     from rsc_db.engine import resolve_url
-    from rsc_policy.cli.common import start_ray
+    from rsc_policy.cli.common import make_run_dir, start_ray
 
     ctx = build_context(space, settings)
     ctx["searched"] = space.searched
-    out.mkdir(parents=True, exist_ok=True)
+    created = make_run_dir(out, "--resume" if resume else "--out", allow_existing=resume)
     url = resolve_url(settings.get("db"), out)
     store = SweepStore(url, settings["sweep_id"])
-    store.start(space.to_json(), settings)  # checks the database before Ray starts
+    try:
+        store.start(space.to_json(), settings)  # checks the database before Ray starts
+    except BaseException:
+        store.close()
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # no empty sweep directory left behind
+        raise
     (out / SWEEP_FILE).write_text(json.dumps(settings, indent=2, default=str))
     print(f"sweep {settings['sweep_id']}: {settings['samples']} samples x {len(ctx['folds'])} "
           f"folds x {len(ctx['seeds'])} seeds, {settings['scheduler']} / {settings['search']}, "
