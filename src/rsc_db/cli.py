@@ -163,6 +163,10 @@ def mark_interrupted(
         frame = runs_frame(url, stale_after_s=stale_after)
         ids += frame.loc[frame["status"] == "stale", "run_id"].tolist()
     if not ids:
+        if stale:  # asked for the stale runs, and there are none: a fine outcome
+            print(f"no stale runs (no running run without a heartbeat for {stale_after:g} s); "
+                  "nothing marked")
+            return
         raise UserError("name the runs to mark, or give --stale")
     print(f"marked {mark(url, ids)} run(s) interrupted")
 
