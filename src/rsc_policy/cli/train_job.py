@@ -301,6 +301,7 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
     episodes_done = 0
     t_start = time.perf_counter()
     start_steps = algo.global_env_steps
+    start_learning = algo.num_learning_steps  # a resumed run starts from the checkpoint's
     from rsc_policy.cli.tracking import RunTracker
 
     tracker = RunTracker(run_dir)
@@ -357,7 +358,10 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
         "policy": load_policy(run_dir / "policy"), "env_steps": total - start_steps,
         "wall_s": wall, "episode_returns": returns, **_epsilon_curve(algo.schedule, total),
         "iteration_rates": rates, "checkpoint": str(ckpt),
-        "learning_steps": algo.num_learning_steps,
+        "learning_steps": algo.num_learning_steps - start_learning,
+        "lifetime": {"env_steps": total, "learning_steps": algo.num_learning_steps,
+                     "resumed_at_env_steps": start_steps,
+                     "resumed_at_learning_steps": start_learning} if start_steps else None,
     }  # fmt: skip
 
 
@@ -395,6 +399,7 @@ def _evaluate_and_report(
         "run_id": run_id, "env_steps": trained["env_steps"], "wall_s": trained["wall_s"],
         "env_steps_per_s": rate, "learning_steps": trained["learning_steps"],
         "episodes": len(trained["episode_returns"]), "checkpoint": trained["checkpoint"],
+        "lifetime": trained.get("lifetime"),
         "evaluation": evaluation, "settings": settings.to_dict(),
     }  # fmt: skip
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -408,7 +413,8 @@ def _evaluate_and_report(
         f"- {trained['env_steps']:,} env steps, {summary['episodes']} episodes, "
         f"{trained['learning_steps']:,} learning steps in {trained['wall_s']:.1f} s: "
         f"**{rate:,.0f} env steps/s** ({'step' if log_steps else 'episode'} logging included)",
-        f"- {how}; seed {settings.seed}", "",
+        f"- {how}; seed {settings.seed}",
+        *_lifetime_lines(trained.get("lifetime")), "",
         "## Held-out evaluation (greedy policy)", "", table, "",
         "![equity](equity.png)", "", "## Training", "", "![training](training.png)", "",
         "![throughput](throughput.png)", "",
@@ -417,3 +423,13 @@ def _evaluate_and_report(
     console.print(table, markup=False, highlight=False, soft_wrap=True)
     console.print(f"{rate:,.0f} env steps/s; report: {run_dir / 'report.md'}")
     return summary
+
+
+def _lifetime_lines(lifetime: dict[str, int] | None) -> list[str]:
+    """A resumed run: the figures above are this run's; these are the checkpoint's history."""
+    if not lifetime:
+        return []
+    return [f"- resumed from a checkpoint at {lifetime['resumed_at_env_steps']:,} env steps / "
+            f"{lifetime['resumed_at_learning_steps']:,} learning steps: the figures above are "
+            f"this run's; lifetime {lifetime['env_steps']:,} env steps, "
+            f"{lifetime['learning_steps']:,} learning steps"]

@@ -232,6 +232,8 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
         raise
     except BaseException:  # a second Ctrl-C, SIGTERM
         store.finish("interrupted")
+        print(f"interrupted: finished trials are kept; continue with: rsc-tune --resume {out}",
+              flush=True)
         raise
     finally:
         store.close()
