@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rsc_db.cli_errors import UserError
+from rsc_cli.errors import UserError
 from rsc_policy.cli.train import app as train_app
 from rsc_policy.cli.tune import app as tune_app
 
@@ -56,8 +56,8 @@ def _read_only_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_ray(monkeypatch):
     """Starting Ray ends the command with a recognisable user error instead."""
-    import rsc_policy.cli.common as common
     import rsc_policy.cli.train_job as train_job
+    import rsc_policy.common as common
 
     def refuse(*_a, **_k):
         raise UserError("RAY-WOULD-START")

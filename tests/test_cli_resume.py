@@ -21,8 +21,8 @@ def checkpoint(ray_local, tmp_path_factory) -> Path:
     """A real checkpoint of rsc-train's configuration (one iteration, the learner local)."""
     from rsc_env import TradingEnv
     from rsc_policy import StrategyAgentConfig
-    from rsc_policy.cli.common import load_periods
-    from rsc_policy.cli.settings import load_settings
+    from rsc_policy.common import load_periods
+    from rsc_policy.settings import load_settings
 
     settings = load_settings(None, {"start": "2014-01-01", "end": "2014-12-31"})
     train_cfg, _ = load_periods(settings.data, settings.start, settings.end, "2015-01-01",

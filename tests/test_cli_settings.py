@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rsc_policy.cli.settings import SettingsError, load_settings
+from rsc_policy.settings import SettingsError, load_settings
 
 
 @pytest.mark.parametrize("text", ["[agent]\nlr = 0.005\n", "lr = 0.005\n",

@@ -87,7 +87,7 @@ def signals_deferred() -> Iterator[None]:
         return
     received: list[int] = []
     watched = (signal.SIGINT, signal.SIGTERM)
-    old = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in watched}
+    old = {s: signal.signal(s, lambda signum, read_frame: received.append(signum)) for s in watched}
     try:
         yield
     finally:

@@ -169,11 +169,11 @@ class SweepStore:
                     insert_only=() if started else ("started_at",))
 
 
-def _frame(url: str | None, stmt: Any) -> pd.DataFrame:
-    from .query import _connect, _frame
+def _query(url: str | None, stmt: Any) -> pd.DataFrame:
+    from .query import connect_existing, read_frame
 
-    with _connect(url) as conn:
-        return _frame(conn, stmt)
+    with connect_existing(url) as conn:
+        return read_frame(conn, stmt)
 
 
 def sweeps_frame(url: str | None = None) -> pd.DataFrame:
@@ -185,15 +185,15 @@ def sweeps_frame(url: str | None = None) -> pd.DataFrame:
     done = (select(func.count()).where(TRIALS.c.sweep_id == SWEEPS.c.sweep_id,
                                        TRIALS.c.status.in_(("completed", "stopped")))
             .scalar_subquery().label("finished"))
-    return _frame(url, select(SWEEPS, n, done).order_by(SWEEPS.c.created_at.desc()))
+    return _query(url, select(SWEEPS, n, done).order_by(SWEEPS.c.created_at.desc()))
 
 
 def trials_frame(url: str | None, sweep_id: str) -> pd.DataFrame:
     """The trials of ``sweep_id``: those that ran more folds first, then best metric first
     (the sweep's metric direction is in its settings: ``mode``)."""
-    frame = _frame(url, select(TRIALS).where(TRIALS.c.sweep_id == sweep_id)
+    frame = _query(url, select(TRIALS).where(TRIALS.c.sweep_id == sweep_id)
                    .order_by(TRIALS.c.trial_id))
-    settings = _frame(url, select(SWEEPS.c.settings).where(SWEEPS.c.sweep_id == sweep_id))
+    settings = _query(url, select(SWEEPS.c.settings).where(SWEEPS.c.sweep_id == sweep_id))
     mode = settings["settings"].iloc[0].get("mode", "max") if len(settings) else "max"
     return frame.sort_values(["folds_done", "metric_value"], ascending=[False, mode == "min"],
                              na_position="last", kind="stable").reset_index(drop=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRADE_PENALTY_MODES = ("cumulative", "per_trade")
 
@@ -107,6 +107,7 @@ def parse_env_config(
     with ``start``/``end``/``date_column``/``date_format``), plus any :class:`EnvParams` field.
     Without either, the bundled S&P 500 series is used.
     """
+    import numpy as np
     import pandas as pd
 
     from rsc_env.features import prepare_market_data

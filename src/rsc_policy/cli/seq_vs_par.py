@@ -20,11 +20,11 @@ import gymnasium as gym
 import numpy as np
 from rich.console import Console
 
-from rsc_db.cli_errors import UserError
+from rsc_cli.errors import UserError
 from rsc_env import ReferenceTradingEnv, TradingEnv
-from rsc_policy.cli.common import start_ray
-from rsc_policy.cli.report import markdown_table, plot_bars
-from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
+from rsc_policy.common import start_ray
+from rsc_policy.plots import markdown_table, plot_bars
+from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
 console = Console()
 
@@ -169,7 +169,7 @@ def par_config(s: BenchSettings, train_cfg: dict[str, Any], runners: int, steps:
 def run_par(s: BenchSettings, train_cfg: dict[str, Any], runners: int, steps: int
             ) -> tuple[dict, Any]:
     """Train ``StrategyAgentAlgo`` with ``runners`` remote runners; measurements and algo."""
-    from rsc_policy.rllib.throughput import run_parallel
+    from rsc_policy.cli.timing import run_parallel
 
     res = run_parallel(par_config(s, train_cfg, runners, steps), steps, keep_algo=True)
     split = {k: float(res.time_split_s.get(k, 0.0))

@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from rsc_db.cli_errors import UserError, cli_errors, version_callback
-from rsc_policy.cli.settings import default, load_settings
+from rsc_cli.errors import UserError, cli_errors, version_callback
+from rsc_policy.cli import USER_ERRORS
+from rsc_policy.settings import default, load_settings
 
 DIST = "reinforce-strategy-creator"
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0],
@@ -29,7 +30,7 @@ def _opt(name: str, help: str, flag: str | None = None) -> typer.models.OptionIn
 
 
 @app.command()
-@cli_errors("rsc-train")
+@cli_errors("rsc-train", USER_ERRORS)
 def train(
     data: Annotated[str | None, _opt("data", "OHLCV CSV path or bundled sample (sp500)")] = None,
     date_format: Annotated[str | None, _opt("date_format", "strftime format of the CSV's "

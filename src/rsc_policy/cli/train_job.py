@@ -14,14 +14,14 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rsc_cli.errors import UserError
 from rsc_db import RunLogger
-from rsc_db.cli_errors import UserError
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
-from rsc_policy.cli.common import load_periods, make_run_dir, start_ray
-from rsc_policy.cli.report import plot_equity, plot_throughput, plot_training
-from rsc_policy.cli.settings import TrainSettings
+from rsc_policy.common import load_periods, make_run_dir, start_ray
 from rsc_policy.evaluation.episode import greedy_act
+from rsc_policy.plots import plot_equity, plot_throughput, plot_training
+from rsc_policy.settings import TrainSettings
 
 console = Console()
 
@@ -153,7 +153,7 @@ def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogge
     returns: list[float] = []
     count = {"n": 0}
 
-    from rsc_policy.cli.tracking import RunTracker
+    from rsc_policy.tracking import RunTracker
 
     tracker = RunTracker(run_dir)
 
@@ -302,7 +302,7 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
     t_start = time.perf_counter()
     start_steps = algo.global_env_steps
     start_learning = algo.num_learning_steps  # a resumed run starts from the checkpoint's
-    from rsc_policy.cli.tracking import RunTracker
+    from rsc_policy.tracking import RunTracker
 
     tracker = RunTracker(run_dir)
     try:

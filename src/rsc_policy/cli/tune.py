@@ -11,14 +11,15 @@ from typing import Annotated
 
 import typer
 
-from rsc_db.cli_errors import cli_errors, version_callback
+from rsc_cli.errors import cli_errors, version_callback
+from rsc_policy.cli import USER_ERRORS
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help=__doc__.split("\n\n")[0])
 
 
 @app.command()
-@cli_errors("rsc-tune")
+@cli_errors("rsc-tune", USER_ERRORS)
 def tune(
     space_file: Annotated[Path | None, typer.Argument(
         help="search-space file (TOML/YAML)", show_default="the built-in example")] = None,
@@ -60,7 +61,7 @@ def tune(
 
     from pydantic import ValidationError
 
-    from rsc_db.cli_errors import UserError
+    from rsc_cli.errors import UserError
     from rsc_policy.tuning.space import SweepOptions, describe_error, load_space
 
     for flag, value, allowed in (("--scheduler", scheduler, ("asha", "pbt", "none")),

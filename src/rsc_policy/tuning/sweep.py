@@ -19,7 +19,7 @@ from typing import Any
 
 from ray import tune
 
-from rsc_db.cli_errors import UserError
+from rsc_cli.errors import UserError
 from rsc_db.sweeps import SweepStore
 from rsc_policy.tuning.space import METRICS, SearchSpace
 
@@ -32,8 +32,8 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
     defaults. Reads the data and cuts the folds here, so a bad file or fold size is a
     :class:`UserError` before Ray starts."""
     from rsc_env import MarketDataError, prepare_market_data
-    from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
     from rsc_policy.evaluation.walkforward import make_folds
+    from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
     try:
         table = prepare_market_data(opts["data"], date_format=opts.get("date_format"))
@@ -103,7 +103,7 @@ class Recorder(tune.Callback):
         self.store.trial(trial.trial_id, "running", **_fields(result))
         path = getattr(self, "metrics_path", None)
         if path is not None:  # TensorBoard: Tune writes each trial's events under tune/
-            from rsc_policy.cli.tracking import flatten
+            from rsc_policy.tracking import flatten
 
             line = {"trial_id": trial.trial_id, "params": self._params(trial),
                     **{k: (None if math.isnan(v) else v) for k, v in flatten(result).items()}}
@@ -192,7 +192,7 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
     """Run (or resume) the sweep in ``out``; return the process exit code (0, or 130 if it
     was interrupted: finished trials are kept and ``--resume`` continues)."""
     from rsc_db.engine import resolve_url
-    from rsc_policy.cli.common import make_run_dir, start_ray
+    from rsc_policy.common import make_run_dir, start_ray
 
     ctx = build_context(space, settings)
     ctx["searched"] = space.searched

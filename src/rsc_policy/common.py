@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rsc_db.cli_errors import UserError, install_signal_handlers
+from rsc_cli.errors import UserError, install_signal_handlers
 from rsc_env import MarketDataError, prepare_market_data
 
 

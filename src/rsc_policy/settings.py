@@ -165,7 +165,7 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> TrainSettings
     merged: dict[str, Any] = {"env": {}, "agent": {}}
     origin: dict[str, str] = {}  # setting -> where its value came from
     if path is not None:
-        _route(merged, _read(path), f"config file {path}", origin)
+        _route(merged, read_settings_file(path), f"config file {path}", origin)
     _route(merged, {k: v for k, v in overrides.items() if v is not None}, "command line",
            origin)
     try:
@@ -195,7 +195,9 @@ def _describe(exc: ValidationError, origin: dict[str, str], fallback: str) -> st
     return "; ".join(parts)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The raw tables of a TOML or YAML settings file (rsc-train settings, rsc-tune spaces);
+    :class:`SettingsError` naming the file for anything unreadable."""
     if path.is_dir():
         raise SettingsError(f"config file {path} is a directory")
     if not path.is_file():
