@@ -92,3 +92,67 @@ def make_run_dir(run_dir: Path, flag: str, *, allow_existing: bool = False) -> b
         raise UserError(f"{flag} {run_dir}: cannot write there ({exc.strerror or exc})") \
             from None
     return created
+
+
+#: Ray's error line at every start with remote env runners (ray-project/ray#53727). RLlib
+#: itself puts the EnvRunnerGroup's config into the object store (``ray.put``) and passes
+#: the reference to every runner actor, which has ``max_restarts > 0`` because failed runners
+#: are restarted; Ray logs this for any such actor, whatever the argument's size. rsc's
+#: ``env_config`` holds no table (a few hundred bytes), so there is nothing of rsc's to take
+#: out of the object store; the reference is held by the driver for the algorithm's whole
+#: life (the object stays pinned), so a restart finds it, which is the case the line warns
+#: about. The line is therefore kept from the user's terminal, and only it.
+RAY_ACTOR_ARG_NOTICE = ("has constructor arguments in the object store and max_restarts > 0",)
+
+
+class FilteredStderr:
+    """Within ``with FilteredStderr(patterns):`` lines written to file descriptor 2 (also by
+    C++ code such as Ray's core worker) that contain any of ``patterns`` are dropped; every
+    other byte reaches the real stderr unchanged."""
+
+    def __init__(self, patterns: tuple[str, ...] = RAY_ACTOR_ARG_NOTICE) -> None:
+        self.patterns = tuple(p.encode() for p in patterns)
+        self.dropped = 0
+
+    def __enter__(self) -> FilteredStderr:
+        import sys
+        import threading
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True,
+                                        name="rsc-stderr-filter")
+        self._thread.start()
+        return self
+
+    def _pump(self, read_end: int) -> None:
+        buffer = b""
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                self._write(lines, newline=True)
+        if buffer:
+            self._write([buffer], newline=False)
+
+    def _write(self, lines: list[bytes], newline: bool) -> None:
+        out = []
+        for line in lines:
+            if any(p in line for p in self.patterns):
+                self.dropped += 1
+            else:
+                out.append(line + (b"\n" if newline else b""))
+        if out:
+            os.write(self._saved, b"".join(out))
+
+    def __exit__(self, *exc: object) -> None:
+        import sys
+
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # closes the pipe's last write end: the pump sees EOF
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():  # else a child holds the pipe: keep its target open
+            os.close(self._saved)

@@ -48,7 +48,10 @@ def run_parallel(config: StrategyAgentConfig, env_steps: int, *, keep_algo: bool
     initialised by the caller (or is started by RLlib with defaults).
     """
     t0 = time.perf_counter()
-    algo = config.build_algo()
+    from rsc_policy.common import FilteredStderr
+
+    with FilteredStderr():  # Ray's line about RLlib's own config ref, see common.py
+        algo = config.build_algo()
     build = time.perf_counter() - t0
     split = {"sample_s": 0.0, "learn_step_s": 0.0, "sync_s": 0.0, "log_s": 0.0}
     iterations = 0

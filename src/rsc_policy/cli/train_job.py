@@ -18,7 +18,7 @@ from rsc_cli.errors import UserError
 from rsc_db import RunLogger
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
-from rsc_policy.common import load_periods, make_run_dir, start_ray
+from rsc_policy.common import FilteredStderr, load_periods, make_run_dir, start_ray
 from rsc_policy.evaluation.episode import greedy_act
 from rsc_policy.plots import plot_equity, plot_throughput, plot_training
 from rsc_policy.settings import TrainSettings
@@ -227,7 +227,8 @@ def _train_rllib(
         if address is not None:
             check_cpus(settings.num_env_runners, ray.cluster_resources().get("CPU", 0),
                        f"the Ray cluster at {address}")
-        algo = _build_config(settings, train_cfg, logger).build_algo()
+        with FilteredStderr():  # Ray's line about RLlib's own config ref, see common.py
+            algo = _build_config(settings, train_cfg, logger).build_algo()
         try:
             if checkpoint is not None:
                 _restore(algo, checkpoint)
