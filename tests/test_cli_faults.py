@@ -1,7 +1,9 @@
-"""Faults around real rsc processes: SIGTERM of rsc-tune says how to continue."""
+"""Faults around real rsc processes: SIGTERM of rsc-tune says how to continue; Ctrl-C while
+rsc-train starts Ray leaves no Ray process of the run alive."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -78,3 +80,41 @@ def test_sigterm_of_rsc_tune_says_how_to_continue(tmp_path):
     text = log.read_text()
     assert f"continue with: rsc-tune --resume {out}" in text, text
     assert "Traceback" not in text and "error: terminated (SIGTERM)" in text
+
+
+def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path):
+    """SIGINT as soon as the raylet has spawned its agents (Ray still starting): exit 130,
+    no traceback, and no process of the run (GCS, raylet, DashboardAgent, RuntimeEnvAgent)
+    alive a few seconds later."""
+    out, log = tmp_path / "run", tmp_path / "train.log"
+    cmd = [sys.executable, "-m", "rsc_policy.cli.train", "--start", "2014-01-01", "--end",
+           "2014-12-31", "--val-start", "2015-01-01", "--val-end", "2015-06-30",
+           "--num-env-runners", "1", "--env-steps", "100000", "--out", str(out)]
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, "RSC_PROGRESS": "0"})
+    seen: set[int] = set()
+
+    def agents_up() -> bool:
+        seen.update(_ray_tree(proc.pid))
+        table = _processes()
+        return any("Agent" in table[p][2] for p in seen if p in table)
+
+    try:
+        _wait_until(agents_up, proc, log, "Ray agents")
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen.update(_ray_tree(proc.pid))  # anything spawned while Ray was stopping
+            time.sleep(0.05)
+        assert proc.wait(timeout=60) == 130, log.read_text()
+    finally:
+        proc.kill()
+    assert "Traceback" not in log.read_text(), log.read_text()
+    deadline = time.monotonic() + 5
+    while _alive(seen) and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling the process table while processes exit
+    left = _alive(seen)
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"alive after Ctrl-C during Ray start: {left}"

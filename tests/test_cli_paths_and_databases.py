@@ -141,3 +141,17 @@ def test_tune_resume_from_another_working_directory(tmp_path, space, no_ray, mon
     _one_error_line(_invoke(tune_app, ["tiny.toml", "--out", "runs/sw"]), "RAY-WOULD-START")
     monkeypatch.chdir(other)
     _one_error_line(_invoke(tune_app, ["--resume", first / "runs" / "sw"]), "RAY-WOULD-START")
+
+
+@pytest.mark.postgres
+def test_tune_real_postgresql_refusing_leaves_no_sweep_directory(tmp_path, space, no_ray):
+    url = os.environ.get("RSC_TEST_PG_URL")
+    if not url:
+        pytest.skip("no PostgreSQL (scripts/pg-test-server.sh)")
+    from sqlalchemy.engine import make_url
+
+    missing = make_url(url).set(database="rsc_no_such_db").render_as_string(hide_password=False)
+    out = tmp_path / "sweep"
+    _one_error_line(_invoke(tune_app, [space, "--db", missing, "--out", out]),
+                    "cannot connect to database", "rsc_no_such_db")
+    assert not out.exists()

@@ -61,12 +61,86 @@ def start_ray(address: str | None) -> bool:
     logging.getLogger("ray.rllib").setLevel(logging.ERROR)  # "new API stack" notices
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
               "configure_logging": True}
-    if address:
-        ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=os.cpu_count(), **kwargs)
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=os.cpu_count(), **kwargs)
+    except BaseException:  # Ctrl-C / SIGTERM / an error half way through the start
+        stop_ray()
+        raise
     install_signal_handlers()  # ray.init installs its own; ours give exit codes 130/143
     return True
+
+
+def _descendants() -> set[int]:
+    """Process ids of this process's descendants (Linux ``/proc``; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return set()
+    for name in entries:
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    out: set[int] = set()
+    stack = [os.getpid()]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in out:
+                out.add(child)
+                stack.append(child)
+    return out
+
+
+def _running(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            alive.add(pid)
+    return alive
+
+
+def stop_ray(grace_s: float = 2.0) -> None:
+    """``ray.shutdown()``, then make sure no process this one started (Ray's GCS, raylet and
+    the agents the raylet spawns) outlives it: Ray stops its own processes, but a raylet
+    killed while it was starting leaves its DashboardAgent / RuntimeEnvAgent behind for a
+    minute. Those still running after ``grace_s`` get SIGTERM, then SIGKILL. Ctrl-C and
+    SIGTERM are ignored meanwhile (a second one must not interrupt the cleanup)."""
+    import signal
+    import time
+
+    import ray
+
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ours = _descendants()  # before the raylet dies: its agents are still its children
+        ray.shutdown()
+        for sig, wait in ((None, grace_s), (signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
+            left = _running(ours)
+            if sig is not None:
+                for pid in left:
+                    try:
+                        os.kill(pid, sig)
+                    except OSError:
+                        pass
+            deadline = time.monotonic() + wait
+            while _running(ours) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling the process table while processes exit
+            if not _running(ours):
+                return
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def make_run_dir(run_dir: Path, flag: str, *, allow_existing: bool = False) -> bool:

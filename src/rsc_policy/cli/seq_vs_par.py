@@ -22,7 +22,7 @@ from rich.console import Console
 
 from rsc_cli.errors import UserError
 from rsc_env import ReferenceTradingEnv, TradingEnv
-from rsc_policy.common import start_ray
+from rsc_policy.common import start_ray, stop_ray
 from rsc_policy.plots import markdown_table, plot_bars
 from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
@@ -344,7 +344,7 @@ def benchmark(s: BenchSettings, train_cfg: dict[str, Any], val_cfg: dict[str, An
         report = write_outputs(out, s, steps, runs, limits)
     finally:
         if started:
-            ray.shutdown()
+            stop_ray()
     console.print(report.split("\n![")[0], markup=False, highlight=False, soft_wrap=True)
     console.print(f"written: {out / 'seq_vs_par.json'}, {out / 'seq_vs_par.md'}, "
                   f"{out / 'seq_vs_par.png'}")

@@ -18,7 +18,13 @@ from rsc_cli.errors import UserError
 from rsc_db import RunLogger
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
-from rsc_policy.common import FilteredStderr, load_periods, make_run_dir, start_ray
+from rsc_policy.common import (
+    FilteredStderr,
+    load_periods,
+    make_run_dir,
+    start_ray,
+    stop_ray,
+)
 from rsc_policy.evaluation.episode import greedy_act
 from rsc_policy.plots import plot_equity, plot_throughput, plot_training
 from rsc_policy.settings import TrainSettings
@@ -237,21 +243,7 @@ def _train_rllib(
             algo.stop()
     finally:
         if started:
-            _shutdown_ray()
-
-
-def _shutdown_ray() -> None:
-    """Stop Ray; a second Ctrl-C or SIGTERM during the shutdown is ignored, not a traceback."""
-    import signal
-
-    import ray
-
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        ray.shutdown()
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+            stop_ray()
 
 
 def _restore(algo: Any, path: Path) -> None:

@@ -192,7 +192,7 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
     """Run (or resume) the sweep in ``out``; return the process exit code (0, or 130 if it
     was interrupted: finished trials are kept and ``--resume`` continues)."""
     from rsc_db.engine import resolve_url
-    from rsc_policy.common import make_run_dir, start_ray
+    from rsc_policy.common import make_run_dir, start_ray, stop_ray
 
     ctx = build_context(space, settings)
     ctx["searched"] = space.searched
@@ -238,9 +238,7 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
     finally:
         store.close()
         if started:
-            import ray
-
-            ray.shutdown()
+            stop_ray()
     report = _write_report(out, settings, ctx, rows, final, time.perf_counter() - t0,
                            tuning_s=tuning_s)
     if final:
