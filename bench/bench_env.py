@@ -99,12 +99,12 @@ def test_bare_index_floor(benchmark, table):
 def test_build_env_5000_bars(benchmark):
     """Building the env for ~5,000 bars, indicators included (from the loaded OHLCV table)."""
     from rsc_env import load_sample
-    from rsc_env.env import _CACHE
+    from rsc_env.env import clear_market_cache
 
     raw = load_sample("sp500")
 
     def build():
-        _CACHE.clear()
+        clear_market_cache()
         return TradingEnv({"df": prepare_market_data(raw)})
 
     benchmark.pedantic(build, rounds=5, iterations=1)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -65,7 +66,16 @@ def test_train_writes_report_plots_checkpoint_and_db(ray_local, tmp_path):
     result = _invoke([*SMALL, "--env-steps", "600", "--resume", str(out / "checkpoint"),
                       "--out", str(resumed)])
     assert result.exit_code == 0, result.output
-    assert json.loads((resumed / "summary.json").read_text())["env_steps"] >= 600
+    again = json.loads((resumed / "summary.json").read_text())
+    assert again["env_steps"] >= 600
+    # this run's env and learning steps, the checkpoint's history apart (not mixed)
+    lifetime = again["lifetime"]
+    assert lifetime["resumed_at_env_steps"] == summary["env_steps"]
+    assert lifetime["resumed_at_learning_steps"] == summary["learning_steps"]
+    assert lifetime["learning_steps"] == summary["learning_steps"] + again["learning_steps"]
+    assert lifetime["env_steps"] == summary["env_steps"] + again["env_steps"]
+    assert "the figures above are this run's; lifetime" in (resumed / "report.md").read_text()
+    assert summary["lifetime"] is None
 
     faster = tmp_path / "faster.toml"
     faster.write_text("[agent]\nlearning_rate = 0.005\n")
@@ -159,8 +169,11 @@ def test_ctrl_c_ends_run_interrupted_with_finished_episodes_intact(tmp_path):
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT,
                                 env={**os.environ, "RSC_PROGRESS": "0"})
+    deadline = time.monotonic() + 180
     try:
-        while True:  # poll the database until an episode is logged
+        while True:  # poll the database until an episode is logged (or the deadline)
+            if time.monotonic() > deadline:
+                pytest.fail(f"no episode logged within 180 s:\n{log.read_text()}")
             try:
                 proc.wait(timeout=0.2)
                 pytest.fail(f"rsc-train ended early:\n{log.read_text()}")

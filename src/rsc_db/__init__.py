@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         open_database,
         resolve_url,
     )
+    from .episode_writer import EpisodeWriter
     from .logger import RunLogger, install_sigterm_handler, new_run_id
     from .models import (
         SCHEMA_VERSION,
@@ -46,6 +47,7 @@ _WHERE = {
     "TradingOperation": "models", "TrainingRun": "models", "comparable_rows": "query",
     "episodes_frame": "query", "run_tables": "query", "runs_frame": "query",
     "steps_frame": "query", "EpisodeRecord": "records", "episode_record": "records",
+    "EpisodeWriter": "episode_writer",
 }  # fmt: skip
 
 
@@ -61,6 +63,7 @@ __all__ = [
     "DatabaseUnavailable",
     "Episode",
     "EpisodeRecord",
+    "EpisodeWriter",
     "RunLogger",
     "SchemaVersion",
     "SchemaVersionMismatch",

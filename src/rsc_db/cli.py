@@ -8,7 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli_errors import UserError, cli_errors, version_callback
+from rsc_cli.errors import UserError, cli_errors, version_callback
+
+#: The database errors that are the user's to fix (one ``error:`` line).
+USER_ERRORS = ("rsc_db.engine:DatabaseUnavailable", "rsc_db.engine:SchemaVersionMismatch")
 
 app = typer.Typer(help="Inspect the rsc training database.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -70,7 +73,7 @@ def _print(frame: Any, columns: list[str], title: str, *, no_wrap: tuple[str, ..
 
 
 @app.command()
-@cli_errors("rsc-db")
+@cli_errors("rsc-db", USER_ERRORS)
 def runs(db: DbOption = None, run_dir: RunDirOption = None,
          stale_after: Annotated[float, typer.Option(
              help="seconds without a heartbeat after which a running run is stale")] = 120.0,
@@ -89,7 +92,7 @@ def runs(db: DbOption = None, run_dir: RunDirOption = None,
 
 
 @app.command()
-@cli_errors("rsc-db")
+@cli_errors("rsc-db", USER_ERRORS)
 def episodes(run_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> None:
     """List the episodes of RUN_ID in logging order."""
     from .engine import mask_url
@@ -105,7 +108,7 @@ def episodes(run_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> 
 
 
 @app.command()
-@cli_errors("rsc-db")
+@cli_errors("rsc-db", USER_ERRORS)
 def sweeps(db: DbOption = None, run_dir: RunDirOption = None) -> None:
     """List rsc-tune sweeps, newest first, with their trial counts and test-period verdict."""
     from .engine import mask_url
@@ -124,7 +127,7 @@ def sweeps(db: DbOption = None, run_dir: RunDirOption = None) -> None:
 
 
 @app.command()
-@cli_errors("rsc-db")
+@cli_errors("rsc-db", USER_ERRORS)
 def trials(sweep_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> None:
     """List the trials of SWEEP_ID, best validation metric first."""
     import json
@@ -145,7 +148,7 @@ def trials(sweep_id: str, db: DbOption = None, run_dir: RunDirOption = None) -> 
 
 
 @app.command("mark-interrupted")
-@cli_errors("rsc-db")
+@cli_errors("rsc-db", USER_ERRORS)
 def mark_interrupted(
     run_ids: Annotated[list[str] | None, typer.Argument(help="runs to mark")] = None,
     stale: Annotated[bool, typer.Option(help="mark every stale run")] = False,
@@ -163,6 +166,10 @@ def mark_interrupted(
         frame = runs_frame(url, stale_after_s=stale_after)
         ids += frame.loc[frame["status"] == "stale", "run_id"].tolist()
     if not ids:
+        if stale:  # asked for the stale runs, and there are none: a fine outcome
+            print(f"no stale runs (no running run without a heartbeat for {stale_after:g} s); "
+                  "nothing marked")
+            return
         raise UserError("name the runs to mark, or give --stale")
     print(f"marked {mark(url, ids)} run(s) interrupted")
 

@@ -126,12 +126,8 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except (DBAPIError, OSError, ImportError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        password = engine.url.password
-        if password:
-            reason = reason.replace(str(password), "***")
         raise DatabaseUnavailable(
-            f"cannot connect to database {mask_url(engine.url)}: {reason}"
+            f"cannot connect to database {mask_url(engine.url)}: {_reason(exc, engine)}"
         ) from None
 
 
@@ -186,6 +182,24 @@ def ensure_schema(engine: Engine) -> None:
             conn.execute(
                 insert(SchemaVersion).values(version=SCHEMA_VERSION, created_at=datetime.now(UTC))
             )
+
+
+def prepare_for_writing(engine: Engine) -> None:
+    """Check the connection and create / check the schema; raise :class:`DatabaseUnavailable`
+    (unreachable, not a database, read-only) or :class:`SchemaVersionMismatch`."""
+    check_connection(engine)
+    try:
+        ensure_schema(engine)
+    except DBAPIError as exc:  # e.g. a read-only SQLite file
+        raise DatabaseUnavailable(
+            f"cannot write to database {mask_url(engine.url)}: {_reason(exc, engine)}"
+        ) from None
+
+
+def _reason(exc: BaseException, engine: Engine) -> str:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    password = engine.url.password
+    return reason.replace(str(password), "***") if password else reason
 
 
 def check_schema(engine: Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -18,14 +19,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .engine import (
     DatabaseUnavailable,
-    check_connection,
-    ensure_schema,
     make_engine,
     mask_url,
+    prepare_for_writing,
     resolve_url,
 )
 from .models import RUN_STATUSES, TrainingRun
@@ -88,7 +88,7 @@ def signals_deferred() -> Iterator[None]:
         return
     received: list[int] = []
     watched = (signal.SIGINT, signal.SIGTERM)
-    old = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in watched}
+    old = {s: signal.signal(s, lambda signum, read_frame: received.append(signum)) for s in watched}
     try:
         yield
     finally:
@@ -197,6 +197,7 @@ class RunLogger:
         except IntegrityError:
             raise ValueError(f"training run {self.run_id!r} already exists") from None
         self.status = "running"
+        apply_remembered_statuses(self.engine, self.url)
         return self
 
     def attach(self) -> RunLogger:
@@ -213,13 +214,7 @@ class RunLogger:
         return self
 
     def _prepare(self) -> None:
-        check_connection(self.engine)
-        try:
-            ensure_schema(self.engine)
-        except OperationalError as exc:  # e.g. a read-only SQLite file
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise DatabaseUnavailable(
-                f"cannot write to database {mask_url(self.url)}: {reason}") from None
+        prepare_for_writing(self.engine)
 
     def finish(self, status: str = "completed") -> None:
         """Set the run's ``end_time`` and final ``status`` (completed/failed/interrupted),
@@ -246,12 +241,15 @@ class RunLogger:
             return
         self._last_beat = now
 
-        def write() -> None:
+        # Best effort, one attempt: during a database outage the episode writer buffers and
+        # retries; a heartbeat must not stall or stop training.
+        try:
             with self.engine.begin() as conn:
                 conn.execute(update(_RUNS).where(_RUNS.c.run_id == self.run_id)
                              .values(last_seen=datetime.now(UTC)))
-
-        self._retrying(write, "writing the heartbeat")
+        except DBAPIError as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            log.warning("heartbeat of run %s not written (%s)", self.run_id, reason)
 
     def _retrying(self, fn: Callable[[], T], what: str) -> T:
         """``fn()``, retried with back-off (:data:`RETRY_DELAYS_S`) while the database connection
@@ -296,8 +294,10 @@ class RunLogger:
         status = "failed" if issubclass(exc_type, Exception) else "interrupted"
         try:
             self.finish(status)
-        except Exception:  # never hide the exception that ended the run
-            log.exception("could not mark run %s as %s", self.run_id, status)
+        except Exception as err:  # never hide the exception that ended the run
+            remember_status(self.url, self.run_id, status)
+            log.error("could not mark run %s as %s (%s); the next RunLogger on this database "
+                      "marks it", self.run_id, status, err)
         finally:
             self.close()
 
@@ -368,3 +368,61 @@ class RunLogger:
             return False
         write_children(conn, episode_id, rec)
         return True
+
+
+# ---------------------------------------------------------------- statuses owed to a database
+def pending_status_file() -> Path:
+    """Where a run's final status waits when its database was unreachable at the end:
+    ``$RSC_STATE_DIR/pending_status.jsonl`` (default ``~/.local/state/rsc``)."""
+    base = os.environ.get("RSC_STATE_DIR") or Path.home() / ".local" / "state" / "rsc"
+    return Path(base) / "pending_status.jsonl"
+
+
+def remember_status(url: str, run_id: str, status: str) -> None:
+    """Note ``run_id``'s final ``status`` for the next :class:`RunLogger` that opens the same
+    database (the URL is kept without its password)."""
+    try:
+        path = pending_status_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            fh.write(json.dumps({"db": mask_url(url), "run_id": run_id, "status": status,
+                                 "at": datetime.now(UTC).isoformat()}) + "\n")
+    except OSError as exc:
+        log.error("cannot note the status of run %s (%s): close it with rsc-db "
+                  "mark-interrupted %s", run_id, exc, run_id)
+
+
+def apply_remembered_statuses(engine: Engine, url: str) -> list[str]:
+    """Write the statuses :func:`remember_status` noted for this database (only runs still
+    ``running``); return the run ids marked."""
+    path = pending_status_file()
+    if not path.is_file():
+        return []
+    key, marked, keep = mask_url(url), [], []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("db") != key:
+            keep.append(line)
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(_RUNS).where(_RUNS.c.run_id == entry["run_id"],
+                                                 _RUNS.c.status == "running")
+                             .values(status=entry["status"], end_time=datetime.now(UTC)))
+            marked.append(entry["run_id"])
+            log.warning("marked run %s %s (its process could not write the status)",
+                        entry["run_id"], entry["status"])
+        except DBAPIError:
+            keep.append(line)
+    try:
+        path.write_text("".join(x + "\n" for x in keep))
+    except OSError:
+        pass
+    return marked

@@ -29,7 +29,8 @@ VOLATILE_COLUMNS = {
 
 
 @contextmanager
-def _connect(url: str | None) -> Iterator[Connection]:
+def connect_existing(url: str | None) -> Iterator[Connection]:
+    """A connection to an existing rsc database (schema checked, nothing created)."""
     engine = open_database(url, create=False)
     try:
         with engine.connect() as conn:
@@ -38,7 +39,8 @@ def _connect(url: str | None) -> Iterator[Connection]:
         engine.dispose()
 
 
-def _frame(conn: Connection, stmt: Select[Any]) -> pd.DataFrame:
+def read_frame(conn: Connection, stmt: Select[Any]) -> pd.DataFrame:
+    """The rows of ``stmt`` as a DataFrame (timestamps as UTC datetimes)."""
     result = conn.execute(stmt)
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     for col in stmt.selected_columns:
@@ -65,8 +67,8 @@ def runs_frame(url: str | None = None, *, stale_after_s: float = STALE_AFTER_S) 
         .scalar_subquery()
         .label("episodes")
     )
-    with _connect(url) as conn:
-        frame = _frame(conn, select(RUNS, n).order_by(RUNS.c.start_time.desc()))
+    with connect_existing(url) as conn:
+        frame = read_frame(conn, select(RUNS, n).order_by(RUNS.c.start_time.desc()))
     if not frame.empty:
         seen = pd.to_datetime(frame["last_seen"].fillna(frame["start_time"]), utc=True)
         old = seen < pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=stale_after_s)
@@ -80,7 +82,7 @@ def mark_interrupted(url: str | None, run_ids: list[str]) -> int:
 
     from sqlalchemy import update
 
-    with _connect(url) as conn:
+    with connect_existing(url) as conn:
         result = conn.execute(
             update(RUNS).where(RUNS.c.run_id.in_(run_ids), RUNS.c.status == "running")
             .values(status="interrupted", end_time=datetime.now(UTC),
@@ -92,8 +94,8 @@ def mark_interrupted(url: str | None, run_ids: list[str]) -> int:
 def episodes_frame(url: str | None, run_id: str) -> pd.DataFrame:
     """The episodes of ``run_id`` in logging order."""
     stmt = select(EPISODES).where(EPISODES.c.run_id == run_id).order_by(EPISODES.c.episode_id)
-    with _connect(url) as conn:
-        return _frame(conn, stmt)
+    with connect_existing(url) as conn:
+        return read_frame(conn, stmt)
 
 
 def steps_frame(
@@ -116,8 +118,8 @@ def steps_frame(
         stmt = stmt.where(STEPS.c.episode_id == episode_id)
     else:
         stmt = stmt.where(STEPS.c.episode_id.in_(_run_episode_ids(str(run_id))))
-    with _connect(url) as conn:
-        return _frame(conn, stmt)
+    with connect_existing(url) as conn:
+        return read_frame(conn, stmt)
 
 
 def run_tables(url: str | None, run_id: str) -> dict[str, pd.DataFrame]:
@@ -134,8 +136,8 @@ def run_tables(url: str | None, run_id: str) -> dict[str, pd.DataFrame]:
         .where(OPERATIONS.c.episode_id.in_(ids))
         .order_by(OPERATIONS.c.operation_id),
     }
-    with _connect(url) as conn:
-        return {name: _frame(conn, stmt) for name, stmt in stmts.items()}
+    with connect_existing(url) as conn:
+        return {name: read_frame(conn, stmt) for name, stmt in stmts.items()}
 
 
 def _digest(frame: pd.DataFrame) -> str:

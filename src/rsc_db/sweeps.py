@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy.exc import DBAPIError
 
-from .engine import ensure_schema, make_engine
+from .engine import DatabaseUnavailable, make_engine, mask_url, prepare_for_writing
 from .logger import jsonable
 from .models import Sweep, TrainingRun, Trial
 
@@ -50,8 +51,13 @@ class SweepStore:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url, sqlite_begin="IMMEDIATE")
-            ensure_schema(self._engine)
+            engine = make_engine(self.url, sqlite_begin="IMMEDIATE")
+            try:
+                prepare_for_writing(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine = engine
         return self._engine
 
     def __getstate__(self) -> dict[str, Any]:
@@ -65,11 +71,18 @@ class SweepStore:
     def start(self, space: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         """Create the sweep row, or set an existing one (a resume) back to ``running``."""
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            _upsert(conn, SWEEPS, {"sweep_id": self.sweep_id, "created_at": now,
-                                   "finished_at": None, "space": jsonable(dict(space)),
-                                   "settings": jsonable(dict(settings)), "status": "running"},
-                    ["sweep_id"], insert_only=("created_at", "space"))
+        engine = self.engine
+        try:
+            with engine.begin() as conn:
+                _upsert(conn, SWEEPS, {"sweep_id": self.sweep_id, "created_at": now,
+                                       "finished_at": None, "space": jsonable(dict(space)),
+                                       "settings": jsonable(dict(settings)),
+                                       "status": "running"},
+                        ["sweep_id"], insert_only=("created_at", "space"))
+        except DBAPIError as exc:  # read-only, disk full, permission denied
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise DatabaseUnavailable(
+                f"cannot write to database {mask_url(engine.url)}: {reason}") from None
 
     def finish(self, status: str, *, best_trial_id: str | None = None,
                verdict: Mapping[str, Any] | None = None) -> None:
@@ -156,11 +169,11 @@ class SweepStore:
                     insert_only=() if started else ("started_at",))
 
 
-def _frame(url: str | None, stmt: Any) -> pd.DataFrame:
-    from .query import _connect, _frame
+def _query(url: str | None, stmt: Any) -> pd.DataFrame:
+    from .query import connect_existing, read_frame
 
-    with _connect(url) as conn:
-        return _frame(conn, stmt)
+    with connect_existing(url) as conn:
+        return read_frame(conn, stmt)
 
 
 def sweeps_frame(url: str | None = None) -> pd.DataFrame:
@@ -172,15 +185,15 @@ def sweeps_frame(url: str | None = None) -> pd.DataFrame:
     done = (select(func.count()).where(TRIALS.c.sweep_id == SWEEPS.c.sweep_id,
                                        TRIALS.c.status.in_(("completed", "stopped")))
             .scalar_subquery().label("finished"))
-    return _frame(url, select(SWEEPS, n, done).order_by(SWEEPS.c.created_at.desc()))
+    return _query(url, select(SWEEPS, n, done).order_by(SWEEPS.c.created_at.desc()))
 
 
 def trials_frame(url: str | None, sweep_id: str) -> pd.DataFrame:
     """The trials of ``sweep_id``: those that ran more folds first, then best metric first
     (the sweep's metric direction is in its settings: ``mode``)."""
-    frame = _frame(url, select(TRIALS).where(TRIALS.c.sweep_id == sweep_id)
+    frame = _query(url, select(TRIALS).where(TRIALS.c.sweep_id == sweep_id)
                    .order_by(TRIALS.c.trial_id))
-    settings = _frame(url, select(SWEEPS.c.settings).where(SWEEPS.c.sweep_id == sweep_id))
+    settings = _query(url, select(SWEEPS.c.settings).where(SWEEPS.c.sweep_id == sweep_id))
     mode = settings["settings"].iloc[0].get("mode", "max") if len(settings) else "max"
     return frame.sort_values(["folds_done", "metric_value"], ascending=[False, mode == "min"],
                              na_position="last", kind="stable").reset_index(drop=True)

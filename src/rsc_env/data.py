@@ -34,6 +34,10 @@ def _describe_rows(labels: pd.Index | np.ndarray | list, limit: int = 5) -> str:
     return shown + (f" (+{more} more)" if more > 0 else "")
 
 
+def _label(x: object) -> str:
+    return str(x.date()) if isinstance(x, pd.Timestamp) and x == x.normalize() else str(x)
+
+
 def _parse_dates(raw: pd.Series, source: str, column: str, date_format: str | None) -> pd.Series:
     """Parse a date column: the given format, else ISO 8601, else common US/EU formats."""
     formats = [date_format] if date_format else ["ISO8601", *_FALLBACK_DATE_FORMATS]
@@ -73,11 +77,15 @@ def _parse_dates(raw: pd.Series, source: str, column: str, date_format: str | No
     )
 
 
-def validate_ohlcv(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFrame:
+def validate_ohlcv(
+    df: pd.DataFrame, source: str = "<DataFrame>", *, first_line: int | None = None
+) -> pd.DataFrame:
     """Check an OHLCV table indexed by date; return it as float64 with lower-case columns.
 
-    Raises :class:`MarketDataError` for missing columns, duplicate or unsorted dates, NaN or
-    non-numeric values, non-positive prices or negative volume.
+    Raises :class:`MarketDataError` for missing columns, duplicate or unsorted dates,
+    non-finite (NaN, inf, -inf) or non-numeric values, non-positive prices or negative volume.
+    ``first_line``: the file line of the table's first row (messages then name file lines;
+    otherwise 0-based row positions).
     """
     missing = [c for c in OHLCV_COLUMNS if c not in df.columns]
     if missing:
@@ -106,9 +114,22 @@ def validate_ohlcv(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFram
             f"{source}: dates are not in ascending order: {_describe_rows(where)}"
         )
     for col in OHLCV_COLUMNS:
-        nan = out.index[out[col].isna()]
-        if len(nan):
-            raise MarketDataError(f"{source}: NaN in column {col!r} at {_describe_rows(nan)}")
+        values = out[col].to_numpy()
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            first = int(bad[0])
+            kinds = {"NaN": int(np.isnan(values[bad]).sum()),
+                     "inf": int(np.isposinf(values[bad]).sum()),
+                     "-inf": int(np.isneginf(values[bad]).sum())}
+            what = ", ".join(f"{n} {k}" for k, n in kinds.items() if n)
+            where = (f"line {first + first_line}" if first_line is not None
+                     else f"row {first}")
+            raise MarketDataError(
+                f"{source}: non-finite values in column {col!r}: {len(bad)} row(s) ({what}), "
+                f"first at {where} ({_label(out.index[first])})"
+                + (f"; at {_describe_rows([_label(x) for x in out.index[bad]])}"
+                   if len(bad) > 1 else "")
+            )
     for col in PRICE_COLUMNS:
         bad = out.index[out[col] <= 0]
         if len(bad):
@@ -164,7 +185,7 @@ def load_ohlcv(
     table = raw.rename(columns=renamed)
     table.index = pd.DatetimeIndex(dates)
     # Row numbers in messages are file lines: keep them reachable through the index labels.
-    return validate_ohlcv(table, source)
+    return validate_ohlcv(table, source, first_line=2)
 
 
 def load_sample(name: str = "sp500") -> pd.DataFrame:

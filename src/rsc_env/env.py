@@ -86,6 +86,11 @@ def market_arrays(df: pd.DataFrame, window: int, norm_window: int, tail: int = 2
     return arrays
 
 
+def clear_market_cache() -> None:
+    """Forget the shared :class:`MarketArrays` (benchmarks time a cold build with it)."""
+    _CACHE.clear()
+
+
 class TradingEnv(gym.Env):
     """Daily-bar trading: actions 0 flat / 1 long / 2 short (target position).
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-
 TRADE_PENALTY_MODES = ("cumulative", "per_trade")
 
 
@@ -108,6 +107,7 @@ def parse_env_config(
     with ``start``/``end``/``date_column``/``date_format``), plus any :class:`EnvParams` field.
     Without either, the bundled S&P 500 series is used.
     """
+    import numpy as np
     import pandas as pd
 
     from rsc_env.features import prepare_market_data
@@ -126,6 +126,16 @@ def parse_env_config(
         df = config["df"]
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"env_config['df'] must be a pandas DataFrame, got {type(df)}")
+        numeric = df.select_dtypes("number")
+        infinite = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy()).any()]
+        if infinite:
+            col = infinite[0]
+            rows = np.flatnonzero(np.isinf(numeric[col].to_numpy()))
+            raise ValueError(
+                f"env_config['df']: non-finite values (inf) in column {col!r}: {len(rows)} "
+                f"row(s), first at row {rows[0]} ({df.index[rows[0]]}); columns with inf: "
+                f"{infinite}"
+            )
         if df.isna().to_numpy().any():  # spec: rows containing any NaN never reach the environment
             df = df.dropna()
         if config.get("start") is not None or config.get("end") is not None:

@@ -1,9 +1,10 @@
 """rsc_policy: the StrategyAgent (DQN) -- a plain sequential trainer and an RLlib algorithm.
 
 Rooms: :mod:`rsc_policy.agent` (the learning rule, replay, the sequential trainer; no Ray),
-:mod:`rsc_policy.rllib` (the RLlib plugin), :mod:`rsc_policy.evaluation` (held-out evaluation)
-and :mod:`rsc_policy.cli` (the command-line tools). Ray is imported lazily: the agent and
-evaluation packages work without it.
+:mod:`rsc_policy.rllib` (the RLlib plugin), :mod:`rsc_policy.evaluation` (held-out evaluation),
+:mod:`rsc_policy.tuning` (rsc-tune's sweep) and :mod:`rsc_policy.cli` (the command-line tools);
+settings, data periods, Ray start, plots and tracking shared by ``tuning`` and ``cli`` sit at
+this level. Ray is imported lazily: the agent and evaluation packages work without it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from rsc_policy.evaluation.episode import evaluate
     from rsc_policy.rllib.algorithm import StrategyAgentAlgo
     from rsc_policy.rllib.config import StrategyAgentConfig
-    from rsc_policy.rllib.throughput import RunResult, run_parallel
 
 ENV_NAME = "rsc-trading"
 
@@ -32,7 +32,6 @@ __all__ = [
     "ENV_NAME",
     "AgentParams",
     "GreedyPolicy",
-    "RunResult",
     "SequentialResult",
     "StrategyAgent",
     "StrategyAgentAlgo",
@@ -41,7 +40,6 @@ __all__ = [
     "export_policy",
     "load_policy",
     "register_env",
-    "run_parallel",
     "train_sequential",
 ]
 
@@ -56,8 +54,6 @@ _LAZY = {
     "train_sequential": "rsc_policy.agent.sequential",
     "StrategyAgentAlgo": "rsc_policy.rllib.algorithm",
     "StrategyAgentConfig": "rsc_policy.rllib.config",
-    "RunResult": "rsc_policy.rllib.throughput",
-    "run_parallel": "rsc_policy.rllib.throughput",
 }
 
 

@@ -3,6 +3,8 @@ trainer, runner faults. Real Ray (the session's local instance), real SQLite and
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
@@ -99,7 +101,6 @@ def test_db_rows_parity_sequential_vs_parallel(ray_local, tmp_path):
 
 
 def test_killed_runner_leaves_no_partial_or_duplicate_episode(ray_local, tmp_path):
-    import ray
 
     url = f"sqlite:///{tmp_path / 'kill.sqlite'}"
     algo = _config(url).build_algo()
@@ -108,12 +109,16 @@ def test_killed_runner_leaves_no_partial_or_duplicate_episode(ray_local, tmp_pat
         algo.train()
         returns += algo.pop_episode_returns()
         group = algo.env_runner_group
-        _, victim = next(iter(group._worker_manager.actors().items()))
-        ray.kill(victim, no_restart=False)  # mid-episode: its envs are inside their episodes
+        victim_id = group.healthy_env_runner_ids()[0]
+        # the runner's process dies (mid-episode: its envs are inside their episodes); Ray
+        # restarts the actor; the call's result is never awaited (the failure is seen by the
+        # algorithm's next fetch, as with any crash)
+        group.foreach_env_runner(lambda _runner: os._exit(1), local_env_runner=False,
+                                 remote_worker_ids=[victim_id], return_obj_refs=True)
         for _ in range(6):  # the failure is seen by a fetch, the restore happens next iteration
             algo.train()
             returns += algo.pop_episode_returns()
-            if algo._counters["total_num_restored_workers"]:
+            if group.num_remote_worker_restarts():
                 break
         assert group.num_healthy_remote_workers() == 2  # restarted
         for _ in range(2):  # both runners, the restored one included, finish more episodes

@@ -99,3 +99,15 @@ def test_cli_uses_database_url(sqlite_url: str, make_info: MakeInfo) -> None:
     _log(sqlite_url, "env-run", [("a", make_info())])
     result = CliRunner().invoke(app, ["runs"], env={"DATABASE_URL": sqlite_url, "COLUMNS": "200"})
     assert result.exit_code == 0 and "env-run" in result.output
+
+
+def test_mark_interrupted_stale_with_nothing_stale_says_so(db_url: str,
+                                                           make_info: MakeInfo) -> None:
+    _log(db_url, "done", [("a", make_info(seed=1))])  # completed: not stale
+    runner = CliRunner()
+    result = runner.invoke(app, ["mark-interrupted", "--stale", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "no stale runs" in result.output and "nothing marked" in result.output
+    assert "give --stale" not in result.output
+    result = runner.invoke(app, ["mark-interrupted", "--db", db_url])  # neither ids nor --stale
+    assert result.exit_code == 2 and "name the runs to mark, or give --stale" in result.output

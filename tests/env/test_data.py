@@ -72,7 +72,8 @@ def test_load_intraday(tmp_path):
         (HEADER + "2020-01-02,1,2,1,2,2,5\nnot-a-date,1,2,1,2,2,5\n", "cannot parse dates"),
         (HEADER + ROWS[0] + "\n" + ROWS[0] + "\n", "duplicate dates 2020-01-02"),
         (HEADER + ROWS[1] + "\n" + ROWS[0] + "\n", "not in ascending order: 2020-01-02 after"),
-        (HEADER + "2020-01-02,1,2,1,,2,5\n", "NaN in column 'close' at 2020-01-02"),
+        (HEADER + "2020-01-02,1,2,1,,2,5\n",
+         "non-finite values in column 'close': 1 row(s) (1 NaN), first at line 2 (2020-01-02)"),
         (HEADER + "2020-01-02,1,2,0,2,2,5\n", "non-positive price in column 'low'"),
         (HEADER + "2020-01-02,1,2,1,abc,2,5\n", "non-numeric values in column 'close'"),
         (HEADER, "header but no rows"),
@@ -128,3 +129,41 @@ def test_bundled_sample_and_split():
 def test_googl_file_loads(googl_csv):
     df = load_ohlcv(googl_csv)
     assert len(df) == 2335 and df.index[0] == pd.Timestamp("2009-05-22")
+
+
+def _googl_with(tmp_path: Path, googl_csv: Path, column: str, rows: dict[int, str]) -> Path:
+    """The real GOOGL file with some cells of ``column`` replaced (row i = file line i + 2)."""
+    df = pd.read_csv(googl_csv)
+    df[column] = df[column].astype(object)
+    for i, value in rows.items():
+        df.loc[i, column] = value
+    path = tmp_path / f"googl_{column.lower()}_nonfinite.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("column", "rows", "needle"), [
+    ("Close", {1000: "inf"}, "non-finite values in column 'close': 1 row(s) (1 inf), "
+                             "first at line 1002 (2013-05-14)"),
+    ("Volume", {1500: "inf", 1600: "-inf", 1601: "inf"},
+     "non-finite values in column 'volume': 3 row(s) (2 inf, 1 -inf), first at line 1502"),
+])
+def test_non_finite_ohlcv_is_one_error_naming_file_column_first_row_and_count(
+        tmp_path, googl_csv, column, rows, needle):
+    path = _googl_with(tmp_path, googl_csv, column, rows)
+    with pytest.raises(MarketDataError) as err:
+        load_ohlcv(path)
+    assert str(path) in str(err.value) and needle in str(err.value), str(err.value)
+    # Also through the environment's loader with a period that ends before the bad value:
+    # nothing is silently cut (the whole file is validated first).
+    with pytest.raises(MarketDataError, match="non-finite"):
+        prepare_market_data(path, start="2010-01-01", end="2011-12-31")
+
+
+def test_inf_in_a_prepared_table_is_refused_by_the_env(googl_csv):
+    from rsc_env import TradingEnv
+
+    table = prepare_market_data(googl_csv)
+    table.iloc[50, table.columns.get_loc("volume")] = np.inf
+    with pytest.raises(ValueError, match="non-finite values \\(inf\\) in column 'volume'"):
+        TradingEnv({"df": table})

@@ -125,3 +125,50 @@ def test_learner_settings_that_cannot_be_honoured_are_refused(kwargs, match):
         pytest.skip("this machine has a CUDA device")
     with pytest.raises(ValueError, match=match):
         StrategyAgentConfig().learners(**kwargs).validate()
+
+
+def test_bad_env_config_key_with_remote_runners_is_the_real_error(ray_local):
+    # Before: RLlib's "IndexError: list index out of range" (the real error only in the
+    # workers' logs). Now the env's own parsing runs on the driver in validate().
+    from rsc_env import TradingEnv
+
+    cfg = (StrategyAgentConfig()
+           .environment(TradingEnv, env_config={"data": "sp500", "start": "2015-01-01",
+                                                "end": "2015-12-31", "windw_size": 5})
+           .env_runners(num_env_runners=2))
+    with pytest.raises(ValueError, match=r"env_config: unknown env_config key\(s\) \['windw_"):
+        cfg.build_algo()
+    held_out = {"data": "sp500", "start": "2030-01-01"}
+    cfg = (StrategyAgentConfig().environment(TradingEnv, env_config={"data": "sp500"})
+           .env_runners(num_env_runners=2)
+           .evaluation(evaluation_interval=1, evaluation_config={"env_config": held_out}))
+    with pytest.raises(ValueError, match="evaluation_config env_config: .*usable rows"):
+        cfg.validate()
+
+
+def test_resources_beyond_the_cluster_are_one_error_not_a_hang(ray_local):
+    # ray_local has 2 CPUs: 2 runners + 1 learner actor need 3 (before: build_algo() waited
+    # forever). validate() is called by build_algo() before any actor is created.
+    cfg = (StrategyAgentConfig().training(exact=False).env_runners(num_env_runners=2)
+           .learners(num_learners=1))
+    with pytest.raises(ValueError) as err:
+        cfg.validate()
+    msg = str(err.value)
+    assert "asks for 3 CPUs (2 env runners x 1 CPU + 1 learners x 1 CPU)" in msg, msg
+    assert "the Ray cluster has 2" in msg
+    StrategyAgentConfig().training(exact=False).env_runners(num_env_runners=2).validate()
+    cfg = StrategyAgentConfig().training(exact=False).env_runners(num_env_runners=1,
+                                                                  num_cpus_per_env_runner=3)
+    with pytest.raises(ValueError, match="asks for 3 CPUs"):
+        cfg.validate()
+
+
+def test_gpus_are_counted_against_what_exists():
+    from rsc_policy.rllib.validation import resource_problem
+
+    cfg = StrategyAgentConfig().training(exact=False).env_runners(
+        num_env_runners=2, num_gpus_per_env_runner=1)
+    problem = resource_problem(cfg, {"CPU": 8, "GPU": 1}, "the test cluster")
+    assert problem and "asks for 2 GPUs (2 env runners x 1 GPU) but the test cluster has 1" \
+        in problem
+    assert resource_problem(cfg, {"CPU": 8, "GPU": 2}, "the test cluster") is None

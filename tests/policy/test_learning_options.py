@@ -20,8 +20,8 @@ from rsc_policy.agent.schedule import (
     build_schedule,
 )
 from rsc_policy.agent.sequential import AgentParams, StrategyAgent
-from rsc_policy.cli.settings import load_settings
 from rsc_policy.rllib.sampling import group_episode_length
+from rsc_policy.settings import load_settings
 
 SHORT: dict[str, Any] = {"data": "sp500", "start": "2015-01-01", "end": "2015-02-28",
                          "position_sizing_method": "all_in"}

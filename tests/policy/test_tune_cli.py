@@ -61,7 +61,7 @@ def tiny(tmp_path: Path) -> Path:
 ])
 def test_a_bad_space_file_is_one_error_line_before_ray_starts(tmp_path, monkeypatch, text,
                                                                needle):
-    import rsc_policy.cli.common as common
+    import rsc_policy.common as common
 
     def no_ray(*_a, **_k):
         raise AssertionError("Ray was started")

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from rsc_db.cli_errors import cli_errors, version_callback
+from rsc_cli.errors import cli_errors, version_callback
+from rsc_policy.cli import USER_ERRORS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmarks of the StrategyAgent trainers (see seq-vs-par --help).")
@@ -24,7 +25,7 @@ def _root(version: Annotated[bool, typer.Option(
 
 
 @app.command("seq-vs-par")
-@cli_errors("rsc-bench")
+@cli_errors("rsc-bench", USER_ERRORS)
 def seq_vs_par(
     env: str = typer.Option("fast", help="environment: fast (TradingEnv) or reference"),
     env_steps: int = typer.Option(None, help="env steps per configuration [20000; quick 2000]"),
@@ -47,8 +48,8 @@ def seq_vs_par(
     quick: bool = typer.Option(False, help="small configuration for CI (< 2 min on 2 cores)"),
 ) -> None:
     """Sequential trainer vs RLlib throughput mode: speed and held-out quality."""
-    from rsc_policy.cli.common import load_periods
     from rsc_policy.cli.seq_vs_par import benchmark, settings_from_cli
+    from rsc_policy.common import load_periods
 
     s = settings_from_cli(
         {"env_steps": env_steps, "runners": runners, "start": start, "end": end,
@@ -85,10 +86,10 @@ def sweep_cmd(
 ) -> None:
     """K member trainings (a) one after another, (b) one sequential trainer per core, (c) as
     one population on the EnvRunner group, beside the FLOP limit: DIR/sweep.json, sweep.md."""
-    from rsc_db.cli_errors import UserError
-    from rsc_policy.cli.common import load_periods
-    from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
+    from rsc_cli.errors import UserError
     from rsc_policy.cli.sweep_bench import run_sweep_bench
+    from rsc_policy.common import load_periods
+    from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
     for name, value, low in (("--members", members, 1), ("--env-steps", env_steps, 64),
                              ("--envs-per-runner", envs_per_runner, 1),
@@ -106,7 +107,7 @@ def sweep_cmd(
 
 
 @app.command("walk-forward")
-@cli_errors("rsc-bench")
+@cli_errors("rsc-bench", USER_ERRORS)
 def walk_forward_cmd(
     data: str = typer.Option("sp500", help="OHLCV CSV path or bundled sample name"),
     date_format: str = typer.Option(None, help="strftime format of the CSV's dates"),
@@ -123,10 +124,10 @@ def walk_forward_cmd(
     per fold x seed and a verdict against buy-and-hold with a bootstrap interval."""
     import json
 
-    from rsc_db.cli_errors import UserError
+    from rsc_cli.errors import UserError
     from rsc_policy.agent.sequential import train_sequential
-    from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
     from rsc_policy.evaluation.walkforward import verdict_text, walk_forward
+    from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
     try:
         seed_list = [int(x) for x in seeds.split(",") if x.strip()]
@@ -145,7 +146,7 @@ def walk_forward_cmd(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    from rsc_policy.cli.report import markdown_table
+    from rsc_policy.plots import markdown_table
 
     columns = (("val_start", "validation from", "{}"), ("val_end", "to", "{}"),
                ("agent", f"agent {metric}", "{:.2f}"),

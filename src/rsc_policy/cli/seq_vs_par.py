@@ -20,11 +20,11 @@ import gymnasium as gym
 import numpy as np
 from rich.console import Console
 
-from rsc_db.cli_errors import UserError
+from rsc_cli.errors import UserError
 from rsc_env import ReferenceTradingEnv, TradingEnv
-from rsc_policy.cli.common import start_ray
-from rsc_policy.cli.report import markdown_table, plot_bars
-from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
+from rsc_policy.common import start_ray, stop_ray
+from rsc_policy.plots import markdown_table, plot_bars
+from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
 console = Console()
 
@@ -173,7 +173,7 @@ def par_config(s: BenchSettings, train_cfg: dict[str, Any], runners: int, steps:
 def run_par(s: BenchSettings, train_cfg: dict[str, Any], runners: int, steps: int
             ) -> tuple[dict, Any]:
     """Train ``StrategyAgentAlgo`` with ``runners`` remote runners; measurements and algo."""
-    from rsc_policy.rllib.throughput import run_parallel
+    from rsc_policy.cli.timing import run_parallel
 
     res = run_parallel(par_config(s, train_cfg, runners, steps), steps, keep_algo=True)
     split = {k: float(res.time_split_s.get(k, 0.0))
@@ -349,7 +349,7 @@ def benchmark(s: BenchSettings, train_cfg: dict[str, Any], val_cfg: dict[str, An
         report = write_outputs(out, s, steps, runs, limits)
     finally:
         if started:
-            ray.shutdown()
+            stop_ray()
     console.print(report.split("\n![")[0], markup=False, highlight=False, soft_wrap=True)
     console.print(f"written: {out / 'seq_vs_par.json'}, {out / 'seq_vs_par.md'}, "
                   f"{out / 'seq_vs_par.png'}")

@@ -158,7 +158,7 @@ def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[s
                 mlist: list[dict[str, Any]], env_steps: int, runners: int, envs: int,
                 fragment: int, seed: int) -> tuple[list[float], dict[str, Any]]:
     from rsc_env import TradingEnv
-    from rsc_policy.cli.common import start_ray
+    from rsc_policy.common import start_ray
     from rsc_policy.rllib.config import StrategyAgentConfig
 
     started = start_ray(None)

@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from rsc_db.cli_errors import cli_errors, version_callback
-from rsc_policy.cli.settings import default, load_settings
+from rsc_cli.errors import UserError, cli_errors, version_callback
+from rsc_policy.cli import USER_ERRORS
+from rsc_policy.settings import default, load_settings
 
 DIST = "reinforce-strategy-creator"
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0],
@@ -29,7 +30,7 @@ def _opt(name: str, help: str, flag: str | None = None) -> typer.models.OptionIn
 
 
 @app.command()
-@cli_errors("rsc-train")
+@cli_errors("rsc-train", USER_ERRORS)
 def train(
     data: Annotated[str | None, _opt("data", "OHLCV CSV path or bundled sample (sp500)")] = None,
     date_format: Annotated[str | None, _opt("date_format", "strftime format of the CSV's "
@@ -101,6 +102,10 @@ def train(
         "double_q": double_q, "td_error_loss_fn": td_error_loss_fn,
         "trade_penalty_mode": trade_penalty_mode, "observe_position": observe_position,
     }  # fmt: skip
+    if resume is not None and sequential:
+        raise UserError("--resume cannot be combined with --sequential: the sequential trainer "
+                        "writes no checkpoints (rsc-train's RLlib mode, the default, does); "
+                        "drop --sequential to continue the checkpoint")
     settings = load_settings(config, overrides)
     if episodes is not None and env_steps is None:  # --episodes alone: stop on episodes
         settings = settings.model_copy(update={"env_steps": None})

@@ -14,14 +14,20 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rsc_cli.errors import UserError
 from rsc_db import RunLogger
-from rsc_db.cli_errors import UserError
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
-from rsc_policy.cli.common import load_periods, start_ray
-from rsc_policy.cli.report import plot_equity, plot_throughput, plot_training
-from rsc_policy.cli.settings import TrainSettings
+from rsc_policy.common import (
+    FilteredStderr,
+    load_periods,
+    make_run_dir,
+    start_ray,
+    stop_ray,
+)
 from rsc_policy.evaluation.episode import greedy_act
+from rsc_policy.plots import plot_equity, plot_throughput, plot_training
+from rsc_policy.settings import TrainSettings
 
 console = Console()
 
@@ -49,8 +55,7 @@ def run(
         check_cpus(settings.num_env_runners, os.cpu_count() or 1, "this machine")
     run_id = new_run_id()
     run_dir = Path(out) if out else Path("runs") / run_id
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = make_run_dir(run_dir, "--out")
     try:
         return _run_in(settings, run_id, run_dir, train_cfg, val_cfg, db=db, log_steps=log_steps,
                        checkpoint=checkpoint, address=address, sequential=sequential)
@@ -79,13 +84,33 @@ def check_resume(path: Path, settings: TrainSettings, train_cfg: dict[str, Any])
     else:
         raise UserError(f"--resume {path}: not an rsc-train checkpoint or run directory (no "
                         "rsc_run.json)")
-    saved = json.loads((path / "rsc_run.json").read_text())
+    try:
+        saved = json.loads((path / "rsc_run.json").read_text())
+        signature = saved["signature"]
+        if not isinstance(signature, dict) or not isinstance(saved.get("agent", {}), dict):
+            raise TypeError("signature/agent are not tables")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"--resume {path}: rsc_run.json cannot be read ({type(exc).__name__}: "
+                        f"{exc}); the checkpoint is damaged") from None
+    from rsc_policy.rllib.checkpoint import CheckpointError, validate_checkpoint
+
+    try:
+        weights = validate_checkpoint(path)
+    except CheckpointError as exc:
+        raise UserError(f"--resume: {exc}") from None
+    layers = sorted((k for k in weights if k.endswith(".weight")),
+                    key=lambda k: int(k.split(".")[1]))
+    first, last = weights[layers[0]], weights[layers[-1]]
+    stored = {"obs_dim": int(first.shape[1]), "n_actions": int(last.shape[0])}
+    if any(signature.get(k) != v for k, v in stored.items()):
+        raise UserError(f"--resume {path}: the Q-network in the checkpoint ({stored}) does not "
+                        f"match its rsc_run.json ({signature}); the checkpoint is damaged")
     env = TradingEnv(train_cfg)
     mine = {"obs_dim": int(env.observation_space.shape[0]), "n_actions": int(env.action_space.n),
             "memory_size": settings.agent.memory_size}
-    if saved.get("signature") != mine:
+    if signature != mine:
         raise UserError(f"--resume {path}: the checkpoint is from another configuration: "
-                        f"{saved.get('signature')} != {mine}")
+                        f"{signature} != {mine}")
     return path
 
 
@@ -134,7 +159,7 @@ def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogge
     returns: list[float] = []
     count = {"n": 0}
 
-    from rsc_policy.cli.tracking import RunTracker
+    from rsc_policy.tracking import RunTracker
 
     tracker = RunTracker(run_dir)
 
@@ -208,7 +233,8 @@ def _train_rllib(
         if address is not None:
             check_cpus(settings.num_env_runners, ray.cluster_resources().get("CPU", 0),
                        f"the Ray cluster at {address}")
-        algo = _build_config(settings, train_cfg, logger).build_algo()
+        with FilteredStderr():  # Ray's line about RLlib's own config ref, see common.py
+            algo = _build_config(settings, train_cfg, logger).build_algo()
         try:
             if checkpoint is not None:
                 _restore(algo, checkpoint)
@@ -217,21 +243,7 @@ def _train_rllib(
             algo.stop()
     finally:
         if started:
-            _shutdown_ray()
-
-
-def _shutdown_ray() -> None:
-    """Stop Ray; a second Ctrl-C or SIGTERM during the shutdown is ignored, not a traceback."""
-    import signal
-
-    import ray
-
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        ray.shutdown()
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+            stop_ray()
 
 
 def _restore(algo: Any, path: Path) -> None:
@@ -282,7 +294,8 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
     episodes_done = 0
     t_start = time.perf_counter()
     start_steps = algo.global_env_steps
-    from rsc_policy.cli.tracking import RunTracker
+    start_learning = algo.num_learning_steps  # a resumed run starts from the checkpoint's
+    from rsc_policy.tracking import RunTracker
 
     tracker = RunTracker(run_dir)
     try:
@@ -338,7 +351,10 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
         "policy": load_policy(run_dir / "policy"), "env_steps": total - start_steps,
         "wall_s": wall, "episode_returns": returns, **_epsilon_curve(algo.schedule, total),
         "iteration_rates": rates, "checkpoint": str(ckpt),
-        "learning_steps": algo.num_learning_steps,
+        "learning_steps": algo.num_learning_steps - start_learning,
+        "lifetime": {"env_steps": total, "learning_steps": algo.num_learning_steps,
+                     "resumed_at_env_steps": start_steps,
+                     "resumed_at_learning_steps": start_learning} if start_steps else None,
     }  # fmt: skip
 
 
@@ -376,6 +392,7 @@ def _evaluate_and_report(
         "run_id": run_id, "env_steps": trained["env_steps"], "wall_s": trained["wall_s"],
         "env_steps_per_s": rate, "learning_steps": trained["learning_steps"],
         "episodes": len(trained["episode_returns"]), "checkpoint": trained["checkpoint"],
+        "lifetime": trained.get("lifetime"),
         "evaluation": evaluation, "settings": settings.to_dict(),
     }  # fmt: skip
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -389,7 +406,8 @@ def _evaluate_and_report(
         f"- {trained['env_steps']:,} env steps, {summary['episodes']} episodes, "
         f"{trained['learning_steps']:,} learning steps in {trained['wall_s']:.1f} s: "
         f"**{rate:,.0f} env steps/s** ({'step' if log_steps else 'episode'} logging included)",
-        f"- {how}; seed {settings.seed}", "",
+        f"- {how}; seed {settings.seed}",
+        *_lifetime_lines(trained.get("lifetime")), "",
         "## Held-out evaluation (greedy policy)", "", table, "",
         "![equity](equity.png)", "", "## Training", "", "![training](training.png)", "",
         "![throughput](throughput.png)", "",
@@ -398,3 +416,13 @@ def _evaluate_and_report(
     console.print(table, markup=False, highlight=False, soft_wrap=True)
     console.print(f"{rate:,.0f} env steps/s; report: {run_dir / 'report.md'}")
     return summary
+
+
+def _lifetime_lines(lifetime: dict[str, int] | None) -> list[str]:
+    """A resumed run: the figures above are this run's; these are the checkpoint's history."""
+    if not lifetime:
+        return []
+    return [f"- resumed from a checkpoint at {lifetime['resumed_at_env_steps']:,} env steps / "
+            f"{lifetime['resumed_at_learning_steps']:,} learning steps: the figures above are "
+            f"this run's; lifetime {lifetime['env_steps']:,} env steps, "
+            f"{lifetime['learning_steps']:,} learning steps"]

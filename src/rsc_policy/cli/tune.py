@@ -11,14 +11,15 @@ from typing import Annotated
 
 import typer
 
-from rsc_db.cli_errors import cli_errors, version_callback
+from rsc_cli.errors import cli_errors, version_callback
+from rsc_policy.cli import USER_ERRORS
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help=__doc__.split("\n\n")[0])
 
 
 @app.command()
-@cli_errors("rsc-tune")
+@cli_errors("rsc-tune", USER_ERRORS)
 def tune(
     space_file: Annotated[Path | None, typer.Argument(
         help="search-space file (TOML/YAML)", show_default="the built-in example")] = None,
@@ -60,7 +61,7 @@ def tune(
 
     from pydantic import ValidationError
 
-    from rsc_db.cli_errors import UserError
+    from rsc_cli.errors import UserError
     from rsc_policy.tuning.space import SweepOptions, describe_error, load_space
 
     for flag, value, allowed in (("--scheduler", scheduler, ("asha", "pbt", "none")),
@@ -73,8 +74,23 @@ def tune(
         file = resume / SWEEP_FILE
         if not file.is_file():
             raise UserError(f"--resume {resume}: no {SWEEP_FILE} there (not a sweep directory)")
-        settings = json.loads(file.read_text())
-        space = load_space(Path(settings["space_file"]))
+        try:
+            settings = json.loads(file.read_text())
+            space_file = Path(settings["space_file"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"--resume {resume}: {SWEEP_FILE} cannot be read "
+                            f"({type(exc).__name__}: {exc})") from None
+        if not space_file.is_absolute() and not space_file.is_file():
+            # written by an older rsc-tune relative to its working directory: try the sweep
+            # directory's parent (the usual working directory of `--out runs/x`)
+            for base in (resume.absolute().parent, resume.absolute().parent.parent):
+                if (base / space_file).is_file():
+                    space_file = base / space_file
+                    break
+        if not space_file.is_file():
+            raise UserError(f"--resume {resume}: the sweep's space file {space_file} is gone "
+                            "(it is read again on resume)")
+        space = load_space(space_file)
         out = resume
     else:
         space = load_space(space_file)

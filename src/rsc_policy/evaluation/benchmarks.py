@@ -138,7 +138,8 @@ COLUMNS = (("total_return", "return", "{:+.2%}"), ("cagr", "CAGR", "{:+.2%}"),
            ("exposure", "exposure", "{:.0%}"), ("turnover", "turnover/yr", "{:.1f}"))
 
 
-def _cell(fmt: str, value: float) -> str:
+def format_figure(fmt: str, value: float) -> str:
+    """``value`` formatted with ``fmt``, or ``n/a`` if it is missing or not finite."""
     return "n/a" if value is None or not np.isfinite(value) else fmt.format(value)
 
 
@@ -147,12 +148,13 @@ def markdown(result: Mapping[str, Any]) -> str:
     head = "| policy | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
     lines = [head, "|---|" + "---:|" * len(COLUMNS)]
     for name, row in result["rows"].items():
-        lines.append(f"| {name} | " + " | ".join(_cell(f, row[k]) for k, _, f in COLUMNS) + " |")
+        cells = " | ".join(format_figure(f, row[k]) for k, _, f in COLUMNS)
+        lines.append(f"| {name} | {cells} |")
     n = result["n_random"]
     for stat, label in (("mean", "mean"), ("p5", "5th pct"), ("p95", "95th pct")):
         row = result["random"][stat]
         lines.append(f"| random ({n} seeds, {label}) | "
-                     + " | ".join(_cell(f, row[k]) for k, _, f in COLUMNS) + " |")
+                     + " | ".join(format_figure(f, row[k]) for k, _, f in COLUMNS) + " |")
     agent, bh = result["rows"]["agent"], result["rows"]["buy and hold"]
     pct = result["agent_percentile"]
     fee_bp = result["fee_bp"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -41,7 +40,10 @@ from rsc_policy.rllib.sampling import group_episode_length, sample_on_runner, we
 
 ALGO_STATE = "rsc_strategy_agent"
 SAMPLE_TAG = "rsc_sample"
-_MAX_PENDING_WRITES = 8
+#: Finished episodes held in memory while the database is unreachable (then training stops).
+_MAX_BUFFERED_EPISODES = 2000
+#: How long a database outage is waited out (episodes buffered) before training stops.
+_MAX_OUTAGE_S = 120.0
 #: Metrics under ``results["rsc"]``, present from the first iteration (NaN until defined).
 RSC_RESULTS = "rsc"
 DOCUMENTED_METRICS = (
@@ -58,6 +60,17 @@ def describe_env_config(env_config: dict[str, Any]) -> dict[str, Any]:
         out["df"] = {"rows": len(df), "first": str(df.index[0]), "last": str(df.index[-1]),
                      "columns": len(df.columns)}
     return out
+
+
+class _MemberLoggers:
+    """A population's loggers behind one ``log_episode``: each episode goes to the run of
+    the member its terminal info names (``info["member"]``)."""
+
+    def __init__(self, loggers: list[Any]) -> None:
+        self.loggers, self.url = loggers, loggers[0].url
+
+    def log_episode(self, rid: str, info: dict[str, Any]) -> bool:
+        return self.loggers[int(info["member"])].log_episode(rid, info)
 
 
 class StrategyAgentAlgo(Algorithm):
@@ -105,8 +118,7 @@ class StrategyAgentAlgo(Algorithm):
         self._last_eval: dict[str, Any] | None = None
         self._outcome = "completed"
         self._db, self._db_owned = self._open_database()
-        self._db_pool = ThreadPoolExecutor(1, thread_name_prefix="rsc-db") if self._db else None
-        self._db_writes: deque[Future] = deque()
+        self._db_writer = self._open_writer()
         self._finished: list[tuple[str, dict[str, Any]]] = []  # episodes waiting for the DB
         self._push_weights_to_local_runner()
 
@@ -467,38 +479,44 @@ class StrategyAgentAlgo(Algorithm):
         self._loggers = [logger.start()]
         return self._loggers[0], True
 
+    def _open_writer(self) -> Any:
+        """The background writer of finished episodes (``rsc_db.EpisodeWriter``): ordered,
+        bounded, and it waits out a database outage by buffering."""
+        if self._db is None:
+            return None
+        from rsc_db.episode_writer import EpisodeWriter
+
+        target = self._db if len(self._loggers) == 1 else _MemberLoggers(self._loggers)
+        return EpisodeWriter(target, max_buffered=_MAX_BUFFERED_EPISODES,
+                             max_outage_s=_MAX_OUTAGE_S)
+
     def _write_finished(self) -> None:
         """Hand the episodes finished this iteration to the writer thread.
 
         One background thread writes them, in order, each episode in its own transaction, so
-        the learner never waits for the database; at most ``_MAX_PENDING_WRITES`` batches may
-        be outstanding (back-pressure), and a write error surfaces here on the next call.
+        the learner never waits for the database. During an outage longer than the logger's
+        retries the writer buffers (up to ``_MAX_BUFFERED_EPISODES``) and writes the buffer
+        when the database is back; a full buffer, a too long outage or a write error raises
+        here (``DatabaseUnavailable``), so training stops with nothing lost silently.
         """
-        done = 0.0
-        while self._db_writes and (self._db_writes[0].done()
-                                   or len(self._db_writes) > _MAX_PENDING_WRITES):
-            done += self._db_writes.popleft().result()
+        if self._db_writer is None:
+            return
+        done, self._db_writer.write_seconds = self._db_writer.write_seconds, 0.0
         if done:
             self.metrics.log_value(("timers", "log_s"), done, reduce="sum")
         self._submit_finished()
 
     def _submit_finished(self) -> None:
-        """Queue the collected finished episodes as one batch for the writer thread."""
-        if self._db is not None and self._finished:
+        """Queue the collected finished episodes for the writer thread."""
+        if self._db_writer is not None and self._finished:
             items, self._finished = self._finished, []
-            self._db_writes.append(self._db_pool.submit(self._write_batch, items))
-
-    def _write_batch(self, items: list[tuple[str, dict[str, Any]]]) -> float:
-        t0 = time.perf_counter()
-        for rid, info in items:
-            self._loggers[int(info.get("member", 0))].log_episode(rid, info)
-        return time.perf_counter() - t0
+            self._db_writer.submit(items)
 
     def flush_database(self) -> None:
         """Write every finished episode collected so far and wait until it is committed."""
-        self._submit_finished()
-        while self._db_writes:
-            self._db_writes.popleft().result()
+        if self._db_writer is not None:
+            self._submit_finished()
+            self._db_writer.flush()
 
     @override(Algorithm)
     def save_to_path(self, *args: Any, **kwargs: Any) -> str:
@@ -516,7 +534,7 @@ class StrategyAgentAlgo(Algorithm):
                     for logger in self._loggers:
                         logger.finish(self._outcome)
             finally:
-                self._db_pool.shutdown(wait=True)
+                self._db_writer.close(flush=False)
                 for logger in self._loggers:
                     logger.close()
         super().cleanup()

@@ -389,6 +389,10 @@ class StrategyAgentConfig(AlgorithmConfig):
                 isinstance(self.learner_threads, int) and self.learner_threads >= 1):
             self._value_error(f"learner_threads must be None or an int >= 1, got "
                               f"{self.learner_threads!r}")
+        from rsc_policy.rllib.validation import config_problems
+
+        for problem in config_problems(self):  # env_config on the driver; resources vs cluster
+            self._value_error(problem)
         if self.is_population:
             self._validate_population()
 
@@ -426,6 +430,13 @@ class StrategyAgentConfig(AlgorithmConfig):
             self._value_error(f"a population needs the env as a class (e.g. rsc_env."
                               f"TradingEnv), got {self.env!r}")
         base = dict(self.env_config or {})
+        from rsc_policy.rllib.validation import member_env_problem
+
+        for k, m in enumerate(members):
+            problem = member_env_problem(self.env, {**base, **dict(m.env)})
+            if problem:
+                self._value_error(f"population member {k} ({m.name or f'member-{k}'}): "
+                                  f"{problem}")
         self.env_config = {
             ENV_CLASS: self.env, MEMBER_SEEDS: [m.seed for m in members],
             MEMBER_NAMES: [m.name or f"member-{k}" for k, m in enumerate(members)],

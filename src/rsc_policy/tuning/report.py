@@ -118,8 +118,8 @@ def _ranking(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
 
 
 def _test_section(out: Path, final: Mapping[str, Any]) -> list[str]:
-    from rsc_policy.cli.report import plot_equity
-    from rsc_policy.evaluation.benchmarks import COLUMNS, _cell
+    from rsc_policy.evaluation.benchmarks import COLUMNS, format_figure
+    from rsc_policy.plots import plot_equity
 
     per_seed, verdict = final["per_seed"], final["verdict"]
     first = per_seed[0]
@@ -131,7 +131,7 @@ def _test_section(out: Path, final: Mapping[str, Any]) -> list[str]:
     lines = ["| policy | " + " | ".join(lbl for _, lbl, _ in COLUMNS) + " |",
              "|---|" + "---:|" * len(COLUMNS)]
     for name, fig in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_cell(f, fig[k]) for k, _, f in COLUMNS)
+        lines.append(f"| {name} | " + " | ".join(format_figure(f, fig[k]) for k, _, f in COLUMNS)
                      + " |")
     curves = {f"agent seed {r['seed']}": r["agent_curve"] for r in per_seed}
     curves["buy and hold (whole balance)"] = first["buy_and_hold_curve"]

@@ -9,10 +9,10 @@ parameter is one of::
     window_size = {choices = [5, 10]}                       # choices
     memory_size = 5000                                      # fixed for every trial
 
-Names are those of :class:`rsc_policy.cli.settings.AgentSettings` (``lr`` is accepted for
+Names are those of :class:`rsc_policy.settings.AgentSettings` (``lr`` is accepted for
 ``learning_rate``) and :class:`rsc_env.EnvParams`; every bound, choice and fixed value is
 checked by the same models as ``rsc-train``'s settings. Any mistake raises
-:class:`rsc_db.cli_errors.UserError` naming the file and the key. No Ray, no pandas here.
+:class:`rsc_cli.errors.UserError` naming the file and the key. No Ray, no pandas here.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rsc_db.cli_errors import UserError
-from rsc_policy.cli.settings import AgentSettings, EnvSettings, SettingsError, _read
+from rsc_cli.errors import UserError
+from rsc_policy.settings import AgentSettings, EnvSettings, SettingsError, read_settings_file
 
 EXAMPLE_SPACE = Path(__file__).with_name("example_space.toml")
 #: Figures a sweep can rank by, and whether higher is better.
@@ -200,7 +200,7 @@ def load_space(path: Path | None) -> SearchSpace:
     file = EXAMPLE_SPACE if path is None else Path(path)
     label = "built-in example space" if path is None else f"search space {file}"
     try:
-        raw = _read(file)
+        raw = read_settings_file(file)
     except SettingsError as exc:
         raise UserError(str(exc).replace("config file", "search space", 1)) from None
     agent_names, env_names = _agent_names(), _env_names()
@@ -238,7 +238,7 @@ def load_space(path: Path | None) -> SearchSpace:
     except ValidationError as exc:
         raise UserError(f"{label}: sweep.{describe_error(exc)}") from None
     _check_batch(label, params)
-    return SearchSpace(str(file), params, options)
+    return SearchSpace(str(file.absolute()), params, options)  # absolute: --resume elsewhere
 
 
 def _bounds(p: Param | None, default: int) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ray import tune
 
-from rsc_db.cli_errors import UserError
+from rsc_cli.errors import UserError
 from rsc_db.sweeps import SweepStore
 from rsc_policy.tuning.space import METRICS, SearchSpace
 
@@ -32,8 +32,8 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
     defaults. Reads the data and cuts the folds here, so a bad file or fold size is a
     :class:`UserError` before Ray starts."""
     from rsc_env import MarketDataError, prepare_market_data
-    from rsc_policy.cli.settings import AGENT_DEFAULTS, ENV_DEFAULTS
     from rsc_policy.evaluation.walkforward import make_folds
+    from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
 
     try:
         table = prepare_market_data(opts["data"], date_format=opts.get("date_format"))
@@ -124,7 +124,7 @@ class Recorder(tune.Callback):
         self.store.trial(trial.trial_id, "running", **_fields(result))
         path = getattr(self, "metrics_path", None)
         if path is not None:  # TensorBoard: Tune writes each trial's events under tune/
-            from rsc_policy.cli.tracking import flatten
+            from rsc_policy.tracking import flatten
 
             line = {"trial_id": trial.trial_id, "params": self._params(trial),
                     **{k: (None if math.isnan(v) else v) for k, v in flatten(result).items()}}
@@ -214,14 +214,20 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
     """Run (or resume) the sweep in ``out``; return the process exit code (0, or 130 if it
     was interrupted: finished trials are kept and ``--resume`` continues)."""
     from rsc_db.engine import resolve_url
-    from rsc_policy.cli.common import start_ray
+    from rsc_policy.common import make_run_dir, start_ray, stop_ray
 
     ctx = build_context(space, settings)
     ctx["searched"] = space.searched
-    out.mkdir(parents=True, exist_ok=True)
+    created = make_run_dir(out, "--resume" if resume else "--out", allow_existing=resume)
     url = resolve_url(settings.get("db"), out)
     store = SweepStore(url, settings["sweep_id"])
-    store.start(space.to_json(), settings)  # checks the database before Ray starts
+    try:
+        store.start(space.to_json(), settings)  # checks the database before Ray starts
+    except BaseException:
+        store.close()
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # no empty sweep directory left behind
+        raise
     (out / SWEEP_FILE).write_text(json.dumps(settings, indent=2, default=str))
     print(f"sweep {settings['sweep_id']}: {settings['samples']} samples x {len(ctx['folds'])} "
           f"folds x {len(ctx['seeds'])} seeds, {settings['scheduler']} / {settings['search']}, "
@@ -248,13 +254,13 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
         raise
     except BaseException:  # a second Ctrl-C, SIGTERM
         store.finish("interrupted")
+        print(f"interrupted: finished trials are kept; continue with: rsc-tune --resume {out}",
+              flush=True)
         raise
     finally:
         store.close()
         if started:
-            import ray
-
-            ray.shutdown()
+            stop_ray()
     report = _write_report(out, settings, ctx, rows, final, time.perf_counter() - t0,
                            tuning_s=tuning_s)
     write_summary(out, settings, rows, tuning_s, time.perf_counter() - t0)

@@ -1,4 +1,5 @@
-"""The one error path of rsc's command-line tools (``rsc-train``, ``rsc-bench``, ``rsc-db``).
+"""The one error path of rsc's command-line tools (``rsc-train``, ``rsc-tune``, ``rsc-bench``,
+``rsc-db``).
 
 * a user mistake: one line ``error: ...`` on stderr, exit code 2;
 * Ctrl-C: exit 130; SIGTERM: exit 143 (no traceback either way);
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -52,17 +53,17 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """The exception types that mean "the user gave something wrong" (imported lazily)."""
-    from rsc_db.engine import DatabaseUnavailable, SchemaVersionMismatch
-
-    types: list[type[BaseException]] = [UserError, DatabaseUnavailable, SchemaVersionMismatch]
-    for module, name in (("rsc_env.data", "MarketDataError"),
-                         ("rsc_policy.cli.settings", "SettingsError")):
-        try:
-            types.append(getattr(__import__(module, fromlist=[name]), name))
-        except ImportError:
-            pass
+def user_error_types(names: Sequence[str] = ()) -> tuple[type[BaseException], ...]:
+    """:class:`UserError` plus the exception types ``names`` (``"module:Class"``) that mean
+    "the user gave something wrong". Only modules already imported are consulted: an
+    exception of a module that was never imported cannot have been raised (and ``--help``
+    stays fast)."""
+    types: list[type[BaseException]] = [UserError]
+    for name in names:
+        module, _, attr = name.partition(":")
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(getattr(loaded, attr, None), type):
+            types.append(getattr(loaded, attr))
     return tuple(types)
 
 
@@ -78,8 +79,10 @@ def _log_internal(prog: str) -> Path:
     return path
 
 
-def cli_errors(prog: str) -> Callable[[F], F]:
-    """Decorate a typer command with the error path described in the module docstring."""
+def cli_errors(prog: str, user_errors: Sequence[str] = ()) -> Callable[[F], F]:
+    """Decorate a typer command with the error path described in the module docstring;
+    ``user_errors``: the tool's own user-error types as ``"module:Class"`` names (resolved
+    lazily, see :func:`user_error_types`)."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -96,7 +99,7 @@ def cli_errors(prog: str) -> Callable[[F], F]:
                 error("interrupted (Ctrl-C)")
                 raise typer.Exit(EXIT_SIGINT) from None
             except Exception as exc:
-                if isinstance(exc, user_error_types()):
+                if isinstance(exc, user_error_types(user_errors)):
                     error(str(exc))
                     raise typer.Exit(EXIT_USER) from None
                 log = _log_internal(prog)

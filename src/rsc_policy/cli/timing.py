@@ -1,5 +1,6 @@
-"""Timed training runs for the ``seq-vs-par`` comparison: RLlib (exact or throughput mode)
-and the sequential loop, measured the same way."""
+"""Timed training runs for ``rsc-bench seq-vs-par``: RLlib (exact or throughput mode) and
+the sequential loop, measured the same way. (The ad-hoc timing script that used to sit here
+is ``bench/throughput_runs.py``.)"""
 
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ def run_parallel(config: StrategyAgentConfig, env_steps: int, *, keep_algo: bool
     initialised by the caller (or is started by RLlib with defaults).
     """
     t0 = time.perf_counter()
-    algo = config.build_algo()
+    from rsc_policy.common import FilteredStderr
+
+    with FilteredStderr():  # Ray's line about RLlib's own config ref, see common.py
+        algo = config.build_algo()
     build = time.perf_counter() - t0
     split = {"sample_s": 0.0, "learn_step_s": 0.0, "sync_s": 0.0, "log_s": 0.0}
     iterations = 0
@@ -73,37 +77,3 @@ def run_sequential(env_config: Any, env_steps: int, *, seed: int = 0, **agent_pa
     """The plain loop for the same number of env steps."""
     res = train_sequential(env_config, env_steps=env_steps, seed=seed, **agent_params)
     return RunResult("sequential", res.env_steps, res.num_updates, res.wall_time_s)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m rsc_policy.rllib.throughput [env_steps]``: sequential vs exact vs throughput."""
-    import json
-    import sys
-
-    import ray
-
-    import rsc_policy
-
-    args = sys.argv[1:] if argv is None else argv
-    steps = int(args[0]) if args else 8000
-    env_config = {"data": "sp500", "start": "2010-01-01", "end": "2014-12-31",
-                  "position_sizing_method": "all_in"}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    name = rsc_policy.register_env()
-    base = StrategyAgentConfig().environment(name, env_config=env_config).debugging(seed=0)
-    runs = [
-        run_sequential(env_config, steps),
-        run_parallel(base.copy().reporting(min_sample_timesteps_per_iteration=500),
-                     min(steps, 3000)),
-        run_parallel(base.copy().training(exact=False)
-                     .env_runners(num_env_runners=2, num_envs_per_env_runner=16,
-                                  rollout_fragment_length=16)
-                     .reporting(min_sample_timesteps_per_iteration=4000), steps),
-    ]
-    for run in runs:
-        print(json.dumps(run.summary()))
-    ray.shutdown()
-
-
-if __name__ == "__main__":
-    main()

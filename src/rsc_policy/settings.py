@@ -165,7 +165,7 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> TrainSettings
     merged: dict[str, Any] = {"env": {}, "agent": {}}
     origin: dict[str, str] = {}  # setting -> where its value came from
     if path is not None:
-        _route(merged, _read(path), f"config file {path}", origin)
+        _route(merged, read_settings_file(path), f"config file {path}", origin)
     _route(merged, {k: v for k, v in overrides.items() if v is not None}, "command line",
            origin)
     try:
@@ -195,12 +195,20 @@ def _describe(exc: ValidationError, origin: dict[str, str], fallback: str) -> st
     return "; ".join(parts)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The raw tables of a TOML or YAML settings file (rsc-train settings, rsc-tune spaces);
+    :class:`SettingsError` naming the file for anything unreadable."""
     if path.is_dir():
         raise SettingsError(f"config file {path} is a directory")
     if not path.is_file():
         raise SettingsError(f"config file {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"config file {path} is not a text file (not UTF-8: byte "
+                            f"{exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {path} cannot be read: {exc.strerror}") from None
     try:
         if path.suffix == ".toml":
             return tomllib.loads(text)
@@ -220,10 +228,28 @@ def _read(path: Path) -> dict[str, Any]:
     raise SettingsError(f"config file {path}: use .toml, .yaml or .yml")
 
 
+#: Other names of settings (RLlib's, also accepted by --lr and space files).
+ALIASES = {"lr": "learning_rate"}
+
+
+def _unalias(values: dict[str, Any], source: str) -> dict[str, Any]:
+    out = dict(values)
+    for alias, name in ALIASES.items():
+        if alias in out:
+            value = out.pop(alias)
+            if name in out and out[name] != value:
+                raise SettingsError(f"{source}: {alias} = {value!r} and {name} = "
+                                    f"{out[name]!r} name the same setting; give one")
+            out[name] = value
+    return out
+
+
 def _route(merged: dict[str, Any], values: dict[str, Any], source: str,
            origin: dict[str, str]) -> None:
-    for key, value in values.items():
+    for key, value in _unalias(values, source).items():
         if key in ("env", "agent") and isinstance(value, dict):
+            if key == "agent":
+                value = _unalias(value, f"{source} [agent]")
             for sub, v in value.items():
                 table = ENV_KEYS if key == "env" else AGENT_KEYS
                 if sub not in table:

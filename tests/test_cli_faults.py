@@ -1,0 +1,120 @@
+"""Faults around real rsc processes: SIGTERM of rsc-tune says how to continue; Ctrl-C while
+rsc-train starts Ray leaves no Ray process of the run alive."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TINY = """
+[sweep]
+samples = 2
+seeds = 1
+episodes = 50
+train_years = 1.0
+validation_years = 0.5
+step_years = 9.0
+test_years = 2.0
+
+[agent]
+lr = {low = 1e-4, high = 3e-3, log = true}
+"""
+RAY_MARKS = ("raylet", "gcs_server", "ray::", "ray/_private", "ray/dashboard", "ray/autoscaler")
+
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,stat=,args="], capture_output=True,
+                         text=True).stdout
+    table = {}
+    for line in out.splitlines():
+        pid, ppid, stat, *args = line.split(None, 3)
+        table[int(pid)] = (int(ppid), stat, args[0] if args else "")
+    return table
+
+
+def _ray_tree(root: int) -> set[int]:
+    table, tree, frontier = _processes(), set(), {root}
+    while frontier:
+        frontier = {pid for pid, (ppid, _, _) in table.items() if ppid in frontier} - tree
+        tree |= frontier
+    return {pid for pid in tree if any(k in table[pid][2] for k in RAY_MARKS)}
+
+
+def _alive(pids: set[int]) -> dict[int, str]:
+    table = _processes()
+    return {pid: table[pid][2] for pid in pids
+            if pid in table and not table[pid][1].startswith("Z")}
+
+
+def _wait_until(cond, proc: subprocess.Popen, log: Path, what: str, seconds: float = 180):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if proc.poll() is not None:
+            pytest.fail(f"the process ended before {what}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"no {what} within {seconds} s:\n{log.read_text()}")
+        time.sleep(0.05)  # polling the file system / process table, not waiting out a race
+
+
+def test_sigterm_of_rsc_tune_says_how_to_continue(tmp_path):
+    space, out, log = tmp_path / "tiny.toml", tmp_path / "sweep", tmp_path / "tune.log"
+    space.write_text(TINY)
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "rsc_policy.cli.tune", str(space),
+                                 "--out", str(out)], stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_until(lambda: (out / "tune").is_dir(), proc, log, "Tune experiment directory")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143, log.read_text()
+    finally:
+        proc.kill()
+    text = log.read_text()
+    assert f"continue with: rsc-tune --resume {out}" in text, text
+    assert "Traceback" not in text and "error: terminated (SIGTERM)" in text
+
+
+def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path):
+    """SIGINT as soon as the raylet has spawned its agents (Ray still starting): exit 130,
+    no traceback, and no process of the run (GCS, raylet, DashboardAgent, RuntimeEnvAgent)
+    alive a few seconds later."""
+    out, log = tmp_path / "run", tmp_path / "train.log"
+    cmd = [sys.executable, "-m", "rsc_policy.cli.train", "--start", "2014-01-01", "--end",
+           "2014-12-31", "--val-start", "2015-01-01", "--val-end", "2015-06-30",
+           "--num-env-runners", "1", "--env-steps", "100000", "--out", str(out)]
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, "RSC_PROGRESS": "0"})
+    seen: set[int] = set()
+
+    def agents_up() -> bool:
+        seen.update(_ray_tree(proc.pid))
+        table = _processes()
+        return any("Agent" in table[p][2] for p in seen if p in table)
+
+    try:
+        _wait_until(agents_up, proc, log, "Ray agents")
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen.update(_ray_tree(proc.pid))  # anything spawned while Ray was stopping
+            time.sleep(0.05)
+        assert proc.wait(timeout=60) == 130, log.read_text()
+    finally:
+        proc.kill()
+    assert "Traceback" not in log.read_text(), log.read_text()
+    deadline = time.monotonic() + 5
+    while _alive(seen) and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling the process table while processes exit
+    left = _alive(seen)
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"alive after Ctrl-C during Ray start: {left}"
