@@ -11,7 +11,8 @@ other settings; ``env_steps`` each, one learning step per env step) run
 Beside them, the FLOP limit of K members on this machine's cores: the learning step's
 floating-point operations (:func:`step_flops`) against the GEMM rate of its own shapes timed
 here on one core (stacked over members, so no per-call dispatch is counted), times the cores.
-Each member's held-out Sharpe from (a) and (c) is listed side by side. Writes
+Each member's held-out Sharpe from (a) and (c) is listed side by side (the evaluation is not
+in the timed part of any way). Writes
 ``DIR/sweep.json`` and ``DIR/sweep.md``.
 """
 
@@ -71,17 +72,24 @@ def member_list(k: int, seed: int = 0) -> list[dict[str, Any]]:
              "name": f"m{i}"} for i in range(k)]
 
 
-def _train_one(args: tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]) -> float:
-    """One sequential training and its held-out Sharpe (a process-pool task)."""
+def _train_one(args: tuple[dict[str, Any], dict[str, Any], int]) -> np.ndarray:
+    """One sequential training (a process-pool task); returns the trained flat weights."""
     import torch
 
     from rsc_policy.agent.sequential import train_sequential
 
     torch.set_num_threads(1)
-    train_cfg, val_cfg, member, steps = args
+    train_cfg, member, steps = args
     res = train_sequential(train_cfg, env_steps=steps, seed=member["seed"],
                            **{**member["base"], **member["agent"]})
-    return held_out_sharpe(res.agent.greedy, val_cfg)
+    return torch.cat([v.reshape(-1) for v in res.state_dict.values()]).numpy()
+
+
+def _sharpe_of_weights(flat: np.ndarray, val_cfg: dict[str, Any]) -> float:
+    from rsc_policy.agent.export import GreedyPolicy
+    from rsc_policy.agent.population import qnet_from_flat
+
+    return held_out_sharpe(GreedyPolicy(qnet_from_flat(flat)).act, val_cfg)
 
 
 def held_out_sharpe(act: Any, val_cfg: dict[str, Any]) -> float:
@@ -105,7 +113,7 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     cores = os.cpu_count() or 1
     mlist = member_list(members, seed)
     base = {k: v for k, v in agent.items() if k != "updates_per_step"}
-    tasks = [(train_cfg, val_cfg, {**m, "base": base}, env_steps) for m in mlist]
+    tasks = [(train_cfg, {**m, "base": base}, env_steps) for m in mlist]
     total = members * env_steps
     out.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"members": members, "cores": cores, "env_steps_per_member":
@@ -114,9 +122,10 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     # (a) one after another
     if not skip_sequential:
         t0 = time.perf_counter()
-        seq_sharpe = [_train_one(t) for t in tasks]
+        trained = [_train_one(t) for t in tasks]
         result["sequential_wall_s"] = time.perf_counter() - t0
         result["sequential_env_steps_per_s"] = total / result["sequential_wall_s"]
+        seq_sharpe = [_sharpe_of_weights(w, val_cfg) for w in trained]
     else:
         seq_sharpe = [float("nan")] * members
     # (b) one sequential trainer per core
