@@ -64,7 +64,7 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
         "seeds": list(range(opts["seeds"])), "episodes": opts["episodes"],
         "metric": opts["metric"], "mode": METRICS[opts["metric"]],
         "final_train": (day(before[0]), day(before[-1])), "test": (day(test[0]), day(test[1])),
-        "env_copies": 1, "fragment": POPULATION_FRAGMENT,
+        "env_copies": int(opts.get("env_copies", 1)), "fragment": POPULATION_FRAGMENT,
     }
     return {**ctx, **sweep_constants(ctx)}
 
