@@ -490,15 +490,23 @@ class StrategyAgentAlgo(Algorithm):
     def cleanup(self) -> None:
         """Flush the database; an algorithm-owned run ends ``completed`` only after a clean
         stop (``failed`` if training raised, ``interrupted`` on KeyboardInterrupt)."""
-        if self._db is not None:
-            try:
-                self.flush_database()
-                if self._db_owned:
-                    self._db.finish(self._outcome)
-            finally:
-                self._db_writer.close(flush=False)
-                self._db.close()
-        super().cleanup()
+        try:
+            if self._db is not None:
+                try:
+                    self.flush_database()
+                except BaseException:  # the database gave out: the run did not complete
+                    if self._outcome == "completed":
+                        self._outcome = "failed"
+                    raise
+                finally:
+                    try:
+                        if self._db_owned:  # written, or noted for the next start
+                            self._db.finish_or_remember(self._outcome)
+                    finally:
+                        self._db_writer.close(flush=False)
+                        self._db.close()
+        finally:
+            super().cleanup()  # the runners and learners stop whatever happened above
 
     # ---------------------------------------------------------------- checkpoints
     @override(Algorithm)
