@@ -74,3 +74,32 @@ def test_bad_input_exits_2_with_one_message(tmp_path: Path, args: list[str],
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "seq_vs_par.json").exists()
+
+
+def test_sweep_writes_the_three_ways_and_the_flop_limit(ray_local, tmp_path: Path) -> None:
+    """``rsc-bench sweep`` with 3 members: (a), (b), (c) each train every member the same
+    number of env steps, the FLOP limit is derived from the step's FLOPs and the measured
+    GEMM rate, and each member has a held-out figure from (a) and from (c)."""
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "--members", "3", "--env-steps", "256",
+                                 "--envs-per-runner", "2", "--fragment", "32",
+                                 "--start", "2015-01-01", "--end", "2015-12-31",
+                                 "--val-start", "2016-01-01", "--val-end", "2016-12-31",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "sweep.json").read_text())
+    for key in ("members", "cores", "sequential_env_steps_per_s", "per_core_env_steps_per_s",
+                "population_env_steps_per_s", "flop_limit_env_steps_per_s"):
+        assert doc[key] > 0, key
+    assert doc["members"] == 3 and doc["population_env_steps"] >= 3 * 256
+    assert math.isclose(doc["flop_limit_env_steps_per_s"],
+                        doc["cores"] * doc["gemm_gflops_per_core"] * 1e3 / doc["step_mflop"])
+    assert [h["member"] for h in doc["held_out_sharpe"]] == ["m0", "m1", "m2"]
+    assert all(isinstance(h["sequential"], float) and isinstance(h["population"], float)
+               for h in doc["held_out_sharpe"])  # NaN when a policy never trades
+    assert "(c) one population" in (out / "sweep.md").read_text()
+
+
+def test_sweep_refuses_bad_sizes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", "--members", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--members must be >= 1" in result.output

@@ -27,3 +27,14 @@ def test_readme_rllib_and_tune_block_runs_as_printed(ray_local, tmp_path, monkey
     assert float(sharpe) == float(sharpe)  # a number (not NaN)
     assert int(steps) >= 3 * 256 and float(bh_sharpe) == float(bh_sharpe)
     assert float(re.findall(r"^(0\.000?3|0\.001)$", out, re.M)[-1]) in (1e-3, 3e-4)
+
+
+def test_readme_population_block_runs_as_printed(ray_local, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = _block("## Populations: many agents in one StrategyAgentAlgo")
+    exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
+    out = capsys.readouterr().out
+    assert int(re.search(r"^(\d+) member env steps$", out, re.M).group(1)) >= 5 * 3 * 64
+    sharpes = re.findall(r"^(\S+) (\S+)$", out, re.M)
+    assert [n for n, _ in sharpes][-5:] == ["lr0.001-s0", "lr0.001-s1", "lr0.0003-s0",
+                                            "lr0.0003-s1", "longer-period"]

@@ -128,7 +128,8 @@ def test_two_trial_sweep_logs_both_trials_and_writes_the_report(ray_local, tiny,
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     for t in trials.itertuples():
         mine = [x for x in lines if x["trial_id"] == t.trial_id]
-        assert len(mine) == t.folds_done and mine[-1]["score"] == pytest.approx(t.metric_value)
+        assert len(mine) == mine[-1]["episodes_done"] and mine[-1]["score"] == pytest.approx(
+            t.metric_value)
     assert len(list(out.rglob("events.out.tfevents*"))) >= 2
     listed = _invoke(db_app, ["sweeps", "--db", url]).output
     assert sweep["sweep_id"] in listed and "completed" in listed

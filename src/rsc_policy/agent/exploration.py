@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 
 from rsc_policy.agent.network import N_ACTIONS
 
@@ -64,3 +65,30 @@ def epsilon_greedy(greedy: Sequence[int] | np.ndarray, epsilon: float, seed: int
     greedy = np.asarray(greedy, dtype=np.int64)
     u, random_actions = exploration_draws(seed, runner_index, t, len(greedy), n_actions)
     return np.where(u < epsilon, random_actions, greedy)
+
+
+def seed_keys(seeds: Sequence[int]) -> np.ndarray:
+    """Seeds as the ``uint64`` keys :func:`exploration_draw` hashes (``seed mod 2**64``)."""
+    return np.array([int(s) & _MASK64 for s in seeds], dtype=np.uint64)
+
+
+@njit(cache=True)
+def _mix(z):
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def keyed_epsilon_greedy(greedy, epsilon, seed, runner_index, t, env_index, n_actions):
+    """Row ``i``: :func:`exploration_draw` keyed on ``(seed[i], runner_index[i], t[i],
+    env_index[i])`` (bit-identical), the random action if ``u < epsilon[i]``, else
+    ``greedy[i]``. One compiled call for a whole population's vector step."""
+    out = np.empty(greedy.shape[0], dtype=np.int64)
+    for i in range(greedy.shape[0]):
+        h = _mix(_mix(_mix(_mix(np.uint64(seed[i])) ^ np.uint64(runner_index[i]))
+                      ^ np.uint64(t[i])) ^ np.uint64(env_index[i]))
+        u = np.float64(h >> np.uint64(11)) * _TWO_M53
+        out[i] = np.int64(_mix(h) % np.uint64(n_actions)) if u < epsilon[i] else greedy[i]
+    return out

@@ -15,10 +15,47 @@ Layout of a flat parameter vector (as :func:`rsc_policy.agent.update._flatten` b
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from rsc_policy.agent.rng import choice
 
 LOSS_MSE, LOSS_HUBER = 0, 1
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+
+@intrinsic
+def _ldmxcsr_ftz(typingctx):
+    """Set flush-to-zero and denormals-are-zero (MXCSR bits 15 and 6) in the calling thread:
+    what ``torch.set_flush_denormal(True)`` does, for numba's worker threads too."""
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        slot = cgutils.alloca_once(builder, i32)
+        raw = builder.bitcast(slot, ir.PointerType(ir.IntType(8)))
+        fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType(ir.IntType(8))])
+        builder.call(cgutils.get_or_insert_function(builder.module, fnty,
+                                                    "llvm.x86.sse.stmxcsr"), [raw])
+        builder.store(builder.or_(builder.load(slot), ir.Constant(i32, 0x8040)), slot)
+        builder.call(cgutils.get_or_insert_function(builder.module, fnty,
+                                                    "llvm.x86.sse.ldmxcsr"), [raw])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@njit(cache=True, inline="always")
+def flush_denormals() -> None:
+    """Flush-to-zero for denormal floats in this thread (x86; elsewhere nothing): Adam's
+    moments of dead units decay into denormals, and arithmetic on them is microcoded (see
+    :class:`rsc_policy.agent.update.DQNUpdate`). Every thread that runs a learning step sets
+    it, so the main thread and numba's workers do the same arithmetic."""
+    if _X86:
+        _ldmxcsr_ftz()
 CLIP_NONE, CLIP_VALUE, CLIP_NORM = 0, 1, 2
 
 
@@ -41,12 +78,33 @@ def _layers(p: np.ndarray, d: int, h1: int, h2: int, a: int):
 
 @njit(cache=True)
 def _forward(x: np.ndarray, w1, b1, w2, b2, w3, b3):
-    z1 = np.dot(x, w1.T) + b1
-    h1 = np.maximum(z1, np.float32(0.0))
-    z2 = np.dot(h1, w2.T) + b2
-    h2 = np.maximum(z2, np.float32(0.0))
-    q = np.dot(h2, w3.T) + b3
+    n = x.shape[0]
+    h1 = np.empty((n, w1.shape[0]), dtype=np.float32)
+    h2 = np.empty((n, w2.shape[0]), dtype=np.float32)
+    q = np.empty((n, w3.shape[0]), dtype=np.float32)
+    _dense(x, w1, b1, h1, True)
+    _dense(h1, w2, b2, h2, True)
+    _dense(h2, w3, b3, q, False)
     return h1, h2, q
+
+
+@njit(cache=True, inline="always")
+def _dense(x, w, b, out, relu):
+    """``out = x @ w.T + b`` (then ReLU), written into ``out``: one BLAS call, one loop."""
+    np.dot(x, w.T, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            v = out[i, j] + b[j]
+            out[i, j] = np.maximum(v, np.float32(0.0)) if relu else v
+
+
+@njit(cache=True, inline="always")
+def _backprop(delta, w, h, out):
+    """``out = (delta @ w) * (h > 0)``: the delta of the ReLU layer below."""
+    np.dot(delta, w, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] *= np.float32(1.0) if h[i, j] > 0 else np.float32(0.0)
 
 
 @njit(cache=True)
@@ -58,8 +116,17 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
 
     ``rows`` are replay rows ``[s | s' | a | r | done]`` (float32). The maths is
     :func:`rsc_policy.agent.loss.td_loss` + ``torch.optim.Adam`` (single-tensor, no
-    amsgrad, no weight decay) + RLlib's clipping.
+    amsgrad, no weight decay) + RLlib's clipping. The same compiled body runs for every
+    member of a population (:func:`population_learn`).
     """
+    return _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a,
+                        gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip)
+
+
+@njit(cache=True)
+def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
+                 lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip):
+    flush_denormals()
     n = rows.shape[0]
     s = np.ascontiguousarray(rows[:, :d])
     s2 = np.ascontiguousarray(rows[:, d : 2 * d])
@@ -101,13 +168,15 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
             dq[i, act] = 2.0 * diff / n
     # backward through the MLP into the flat gradient
     g1, gb1, g2, gb2, g3, gb3 = _layers(grad, d, h1, h2, a)
-    g3[:, :] = np.dot(dq.T, h2a)
+    np.dot(dq.T, h2a, g3)
     gb3[:] = dq.sum(axis=0)
-    dh2 = np.dot(dq, w3) * (h2a > 0)
-    g2[:, :] = np.dot(dh2.T, h1a)
+    dh2 = np.empty((n, h2), dtype=np.float32)
+    _backprop(dq, w3, h2a, dh2)
+    np.dot(dh2.T, h1a, g2)
     gb2[:] = dh2.sum(axis=0)
-    dh1 = np.dot(dh2, w2) * (h1a > 0)
-    g1[:, :] = np.dot(dh1.T, s)
+    dh1 = np.empty((n, h1), dtype=np.float32)
+    _backprop(dh2, w2, h1a, dh1)
+    np.dot(dh1.T, s, g1)
     gb1[:] = dh1.sum(axis=0)
     if clip_kind == CLIP_VALUE:
         for k in range(grad.shape[0]):
@@ -148,6 +217,57 @@ def greedy_actions(obs: np.ndarray, w1, b1, w2, b2, w3, b3) -> np.ndarray:
         best = 0
         for j in range(1, q.shape[1]):
             if q[i, j] > q[i, best]:
+                best = j
+        out[i] = best
+    return out
+
+
+@njit(cache=True, parallel=True)
+def population_learn(params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
+                     memory, mem_size, rng_state, steps, batch_size, d, h1, h2, a, gamma, lr,
+                     beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, target_freq,
+                     losses):
+    """``steps[k]`` learning steps of every member ``k`` of a population, members in parallel.
+
+    Member ``k`` owns row ``k`` of every array: flat parameters, target, gradient, Adam's
+    moments and step count (``[K, P]`` / ``[K]``), its replay ring ``memory[k, :capacity]``
+    holding ``mem_size[k]`` rows and its PCG64 state ``rng_state[k]``. Each step is the
+    sequential rule exactly: ``batch_size[k]`` distinct rows drawn as
+    ``Generator.choice(mem_size, batch, replace=False)`` (:func:`rsc_policy.agent.rng.choice`),
+    :func:`_member_step`, and the hard target copy every ``target_freq[k]`` learning steps
+    (``sync_count`` counts them). Losses go to ``losses[k, :steps[k]]``.
+    """
+    for k in prange(params.shape[0]):
+        n = steps[k]
+        if n == 0:
+            continue
+        b = batch_size[k]
+        idx = np.empty(b, dtype=np.int64)
+        rows = np.empty((b, memory.shape[2]), dtype=np.float32)
+        for s in range(n):
+            choice(rng_state[k], mem_size[k], b, idx)
+            for i in range(b):
+                rows[i, :] = memory[k, idx[i], :]
+            losses[k, s] = _member_step(
+                params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k], adam_step[k:k + 1],
+                rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2, eps, loss_kind[k],
+                double_q[k], clip_kind[k], clip[k])
+            sync_count[k] += 1
+            if sync_count[k] % target_freq[k] == 0:
+                target[k, :] = params[k, :]
+
+
+@njit(cache=True)
+def population_greedy(obs, member, params, d, h1, h2, a):
+    """``argmax_a Q_m(obs_i, a)`` for each row ``i`` with ``m = member[i]`` (one forward per
+    row through its member's network, as :func:`greedy_actions` does for one row)."""
+    out = np.empty(obs.shape[0], dtype=np.int64)
+    for i in range(obs.shape[0]):
+        w1, b1, w2, b2, w3, b3 = _layers(params[member[i]], d, h1, h2, a)
+        _, _, q = _forward(obs[i:i + 1], w1, b1, w2, b2, w3, b3)
+        best = 0
+        for j in range(1, a):
+            if q[0, j] > q[0, best]:
                 best = j
         out[i] = best
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 N_ACTIONS = 3
 HIDDEN = 64
@@ -49,15 +49,3 @@ def is_default_shape(net: nn.Sequential) -> bool:
 def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
     """The ``nn.Linear`` layers of a Q-net, in order."""
     return [m for m in net if isinstance(m, nn.Linear)]
-
-
-@torch.no_grad()
-def copy_weights(dst: nn.Module, src: nn.Module) -> None:
-    """In-place copy of all parameters of ``src`` into ``dst`` (same architecture)."""
-    torch._foreach_copy_(list(dst.parameters()), list(src.parameters()))
-
-
-@torch.inference_mode()
-def greedy_actions(net: nn.Module, obs: Tensor) -> Tensor:
-    """``argmax_a Q(s, a)`` per row; ties resolve to the first index (torch.argmax)."""
-    return net(obs).argmax(dim=1)

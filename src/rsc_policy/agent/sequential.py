@@ -18,41 +18,11 @@ import torch
 
 from rsc_policy.agent.exploration import exploration_draw
 from rsc_policy.agent.kernels import greedy_actions
-from rsc_policy.agent.loss import check_loss_options
 from rsc_policy.agent.network import N_ACTIONS, build_qnet
+from rsc_policy.agent.params import AgentParams
 from rsc_policy.agent.replay import ReplayMemory
-from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule, check_schedule
+from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule
 from rsc_policy.agent.update import DQNUpdate
-
-
-@dataclass(frozen=True)
-class AgentParams:
-    """The agent's hyper-parameters (defaults are the spec's).
-
-    Options beyond the spec (defaults keep it): ``epsilon_schedule`` -- ``"multiplicative"``
-    (epsilon *= epsilon_decay after every action), ``"linear"`` (epsilon to epsilon_min over
-    ``epsilon_fraction`` of ``epsilon_total_steps`` selections, then constant) or
-    ``"per_episode"`` (epsilon *= epsilon_decay once per finished episode); ``double_q``
-    (double-DQN targets); ``td_error_loss_fn`` (``"mse"``, the spec, or ``"huber"``).
-    """
-
-    learning_rate: float = 1e-3
-    gamma: float = 0.95
-    epsilon: float = 1.0
-    epsilon_decay: float = 0.995
-    epsilon_min: float = 0.01
-    memory_size: int = 2000
-    batch_size: int = 32
-    target_update_freq: int = 100
-    epsilon_schedule: str = "multiplicative"
-    epsilon_fraction: float = 0.1
-    epsilon_total_steps: int | None = None
-    double_q: bool = False
-    td_error_loss_fn: str = "mse"
-
-    def __post_init__(self) -> None:
-        check_schedule(self.epsilon_schedule, self.epsilon_fraction, self.epsilon_total_steps)
-        check_loss_options(self.double_q, self.td_error_loss_fn)
 
 
 class StrategyAgent:
@@ -150,7 +120,7 @@ def _make_env(env: gym.Env | dict[str, Any] | None) -> gym.Env:
     return TradingEnv(env)
 
 
-def _run_total(env: gym.Env, episodes: int | None, env_steps: int | None) -> int:
+def run_total(env: gym.Env, episodes: int | None, env_steps: int | None) -> int:
     """The run's total env steps, for the linear schedule's horizon."""
     totals = [] if env_steps is None else [int(env_steps)]
     if episodes is not None:
@@ -190,7 +160,7 @@ def train_sequential(
     total = agent_params.get("epsilon_total_steps",
                              getattr(params, "epsilon_total_steps", None))
     if kind == "linear" and total is None:
-        agent_params["epsilon_total_steps"] = _run_total(env, episodes, env_steps)
+        agent_params["epsilon_total_steps"] = run_total(env, episodes, env_steps)
     agent = StrategyAgent(obs_dim, int(env.action_space.n), seed=seed, params=params,
                           **agent_params)
     actions: list[int] = []

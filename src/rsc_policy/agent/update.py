@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rsc_policy.agent.network import linear_layers
+from rsc_policy.agent.params import DEFAULTS
 
 
 def transition_width(obs_dim: int) -> int:
@@ -60,8 +61,9 @@ class DQNUpdate:
     Values below 1.2e-38 become 0, far under every tolerance the tests use.
     """
 
-    def __init__(self, q: nn.Sequential, target: nn.Sequential, *, lr: float = 1e-3,
-                 gamma: float = 0.95, target_update_freq: int = 100,
+    def __init__(self, q: nn.Sequential, target: nn.Sequential, *,
+                 lr: float = DEFAULTS.learning_rate, gamma: float = DEFAULTS.gamma,
+                 target_update_freq: int = DEFAULTS.target_update_freq,
                  grad_clip: float | None = None, grad_clip_by: str = "global_norm",
                  double_q: bool = False, huber: bool = False) -> None:
         from rsc_policy.agent import kernels
@@ -137,8 +139,3 @@ class DQNUpdate:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.num_updates = int(state["num_updates"])
-
-
-def as_batch_tensor(rows: np.ndarray) -> Tensor:
-    """Zero-copy float32 tensor view of replay rows."""
-    return torch.from_numpy(rows)

@@ -67,6 +67,45 @@ def seq_vs_par(
     benchmark(s, train_cfg, val_cfg, out, address)
 
 
+@app.command("sweep")
+@cli_errors("rsc-bench")
+def sweep_cmd(
+    members: int = typer.Option(16, help="population members K (seed i, lr from a grid)"),
+    env_steps: int = typer.Option(5000, help="env steps per member"),
+    runners: int = typer.Option(0, help="env runners of the population (0: the driver's)"),
+    envs_per_runner: int = typer.Option(4, help="env copies of each member per runner"),
+    fragment: int = typer.Option(32, help="rollout fragment length (steps per env)"),
+    data: str = typer.Option("sp500", help="OHLCV CSV path or bundled sample name"),
+    start: str = typer.Option("2010-01-01", help="first training date"),
+    end: str = typer.Option("2014-12-31", help="last training date"),
+    val_start: str = typer.Option("2015-01-01", help="first held-out date"),
+    val_end: str = typer.Option("2015-12-31", help="last held-out date"),
+    seed: int = typer.Option(0, help="seed of member 0 (member i: seed + i)"),
+    skip_sequential: bool = typer.Option(False, help="leave out (a), one after another"),
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
+) -> None:
+    """K member trainings (a) one after another, (b) one sequential trainer per core, (c) as
+    one population on the EnvRunner group, beside the FLOP limit: DIR/sweep.json, sweep.md."""
+    from rsc_cli.errors import UserError
+    from rsc_policy.cli.sweep_bench import run_sweep_bench
+    from rsc_policy.common import load_periods
+    from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
+
+    for name, value, low in (("--members", members, 1), ("--env-steps", env_steps, 64),
+                             ("--envs-per-runner", envs_per_runner, 1),
+                             ("--fragment", fragment, 1), ("--runners", runners, 0)):
+        if value < low:
+            raise UserError(f"{name} must be >= {low}, got {value}")
+    train_cfg, val_cfg = load_periods(data, start, end, val_start, val_end,
+                                      dict(ENV_DEFAULTS))
+    result = run_sweep_bench(train_cfg, val_cfg, dict(AGENT_DEFAULTS), members=members,
+                             env_steps=env_steps, runners=runners,
+                             envs_per_runner=envs_per_runner, fragment=fragment, seed=seed,
+                             out=out, skip_sequential=skip_sequential)
+    print((out / "sweep.md").read_text())
+    del result
+
+
 @app.command("walk-forward")
 @cli_errors("rsc-bench", USER_ERRORS)
 def walk_forward_cmd(

@@ -36,6 +36,10 @@ QUICK = {"env_steps": 2_000, "runners": "1,2", "start": "2015-01-01", "end": "20
 STEPS_NOTE = ("env_steps: the target rounded up to whole runner requests (envs_per_runner x "
               "fragment); the sequential run takes exactly that many steps, each RLlib run "
               "stops at the first whole request at or past it (rates use each run's own count)")
+WHICH_VIEW = ("Which view to read: this one (`seq-vs-par`) is the speed of ONE agent, whose "
+              "serial learner bounds it, so read it to see whether parallel sampling pays for "
+              "a single expensive env; `rsc-bench sweep` is the job users run (many agents "
+              "for tuning, as one population) and the view where parallelism pays.")
 SEQ_SPLIT_NOTE = ("sequential: sample_s = env reset/step time; learn_step_s = the rest of the "
                   "loop (action selection, replay, learning steps); no weight sync")
 PAR_SPLIT_NOTE = ("RLlib throughput mode, driver view: sample_s = waiting for runner samples, "
@@ -301,6 +305,7 @@ def write_outputs(out: Path, s: BenchSettings, steps: int, runs: list[BenchRun],
         f"{os.cpu_count()} CPUs; speed-up = env steps/s relative to the sequential run; "
         f"runner configurations: {s.envs_per_runner} envs x fragment {s.fragment}, "
         f"{s.updates_per_step} learning steps per env step; DB logging off (log s = 0).", "",
+        WHICH_VIEW, "",
         speed, "", *([limits_text(limits), ""] if limits else []),
         f"## Held-out evaluation (greedy, {s.val_start}..{s.val_end})", "", evals,
         "", "![env steps/s](seq_vs_par.png)", ""])

@@ -36,6 +36,8 @@ def tune(
     metric: Annotated[str | None, typer.Option(
         help="validation figure: sharpe, sortino, calmar, cagr, total_return, pnl, "
              "max_drawdown, volatility", show_default="sharpe")] = None,
+    env_copies: Annotated[int | None, typer.Option(
+        min=1, help="env copies per member in a trial's population [space file or 1]")] = None,
     max_concurrent: Annotated[int, typer.Option(min=1, help="trials at once (1 CPU each)")] = 2,
     scheduler: Annotated[str, typer.Option(help="asha, pbt or none (FIFO)")] = "asha",
     search: Annotated[str, typer.Option(help="random or optuna")] = "random",
@@ -95,7 +97,7 @@ def tune(
     else:
         space = load_space(space_file)
         given = {"data": data, "date_format": date_format, "samples": samples, "seeds": seeds,
-                 "episodes": episodes, "metric": metric}
+                 "episodes": episodes, "metric": metric, "env_copies": env_copies}
         try:
             opts = SweepOptions(**{**space.options.model_dump(),
                                    **{k: v for k, v in given.items() if v is not None}})

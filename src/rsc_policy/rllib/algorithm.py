@@ -26,19 +26,16 @@ from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODUL
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
-    ALL_MODULES,
     ENV_RUNNER_RESULTS,
     EPISODE_RETURN_MEAN,
     EVALUATION_RESULTS,
     LEARNER_RESULTS,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
-    NUM_ENV_STEPS_TRAINED_LIFETIME,
 )
 from ray.rllib.utils.typing import ResultDict, StateDict
 
-from rsc_policy.agent.network import copy_weights
 from rsc_policy.rllib.config import StrategyAgentConfig
-from rsc_policy.rllib.learner import LEARNING_STEPS_OWED, StrategyLearner
+from rsc_policy.rllib.learner import LEARNING_STEPS_OWED
 from rsc_policy.rllib.sampling import group_episode_length, sample_on_runner, weights_state
 
 ALGO_STATE = "rsc_strategy_agent"
@@ -65,6 +62,17 @@ def describe_env_config(env_config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _MemberLoggers:
+    """A population's loggers behind one ``log_episode``: each episode goes to the run of
+    the member its terminal info names (``info["member"]``)."""
+
+    def __init__(self, loggers: list[Any]) -> None:
+        self.loggers, self.url = loggers, loggers[0].url
+
+    def log_episode(self, rid: str, info: dict[str, Any]) -> bool:
+        return self.loggers[int(info["member"])].log_episode(rid, info)
+
+
 class StrategyAgentAlgo(Algorithm):
     """The StrategyAgent (DQN of the spec) on RLlib's new API stack."""
 
@@ -82,12 +90,20 @@ class StrategyAgentAlgo(Algorithm):
         torch.set_num_threads(1)
         super().setup(config)
         cfg = self.config
-        length = (group_episode_length(self.env_runner_group)
-                  if cfg.epsilon_schedule == "per_episode" else None)
-        self.schedule = cfg.build_epsilon_schedule(length)  # what the runners act with
-        self.global_env_steps = 0  # actions selected by all runners: epsilon's `t`
-        self._stored = 0  # transitions handed to the learner (the "memory > batch" rule)
-        self._owed = 0.0
+        if cfg.is_population:
+            self.schedules = cfg.member_schedules()
+        else:
+            length = (group_episode_length(self.env_runner_group)
+                      if cfg.epsilon_schedule == "per_episode" else None)
+            self.schedules = [cfg.build_epsilon_schedule(length)]  # what the runners act with
+        self.schedule = self.schedules[0]
+        # Per member (one for a single agent): its memory size and batch size, the
+        # transitions handed to the learner (the "memory > batch" rule), steps owed.
+        self._memory_size = np.array(cfg.member_values("memory_size"), dtype=np.int64)
+        self._batch_size = np.array(cfg.member_values("batch_size"), dtype=np.int64)
+        self.global_env_steps = 0  # env steps of all runners (each: one action per member)
+        self._stored = np.zeros(len(self._memory_size), dtype=np.int64)
+        self._owed = np.zeros(len(self._memory_size))
         self._runner_steps: dict[int, int] = {}  # per-runner exploration key counters
         self._in_flight: dict[int, tuple[int, int]] = {}  # runner -> (seq no, learn steps)
         self._needs_reset: set[int] = set()
@@ -101,12 +117,6 @@ class StrategyAgentAlgo(Algorithm):
         self._episodes_total = 0
         self._last_eval: dict[str, Any] | None = None
         self._outcome = "completed"
-        # In exact mode with a local learner, steps go straight to the learner object (the
-        # in-process shortcut); otherwise through learner_group.update / get_state.
-        self._local_learner: StrategyLearner | None = None
-        if self.learner_group.is_local:
-            self._local_learner = next(iter(
-                self.learner_group.foreach_learner(lambda learner: learner))).get()
         self._db, self._db_owned = self._open_database()
         self._db_writer = self._open_writer()
         self._finished: list[tuple[str, dict[str, Any]]] = []  # episodes waiting for the DB
@@ -126,7 +136,8 @@ class StrategyAgentAlgo(Algorithm):
         self._write_finished()
         rate = (self.global_env_steps - steps_before) / max(time.perf_counter() - t0, 1e-9)
         self._log_rsc("env_steps_per_s", rate)
-        self._log_rsc("epsilon", self.schedule(self.global_env_steps))
+        self._log_rsc("epsilon", float(np.mean([s(self.global_env_steps)
+                                                for s in self.schedules])))
         self._log_rsc("global_env_steps", self.global_env_steps)
         self._log_rsc("episodes_total", self._episodes_total)
         self._log_rsc("episode_return_mean", float(np.mean(self._recent_returns))
@@ -135,25 +146,25 @@ class StrategyAgentAlgo(Algorithm):
     def _log_rsc(self, key: str, value: float) -> None:
         self.metrics.log_value((RSC_RESULTS, key), value, window=1)
 
-    def _owed_steps(self, n: int) -> int:
-        """Learning steps made due by storing ``n`` more transitions: one per transition that
-        leaves the memory holding more than ``batch_size`` (the sequential rule), times
-        ``updates_per_step``."""
-        cfg = self.config
-        before = min(self._stored, cfg.memory_size)
+    def _owed_steps(self, n: int) -> np.ndarray:
+        """Learning steps (per member) made due by storing ``n`` more transitions of each
+        member: one per transition that leaves its memory holding more than its
+        ``batch_size`` (the sequential rule), times ``updates_per_step``."""
+        before = np.minimum(self._stored, self._memory_size)
         self._stored += n
-        b = cfg.batch_size
-        eligible = max(0, n - max(0, b - before)) if cfg.memory_size > b else 0
-        self._owed += eligible * cfg.updates_per_step
-        due = int(self._owed)
+        b = self._batch_size
+        eligible = np.where(self._memory_size > b,
+                            np.maximum(0, n - np.maximum(0, b - before)), 0)
+        self._owed += eligible * self.config.updates_per_step
+        due = self._owed.astype(np.int64)
         self._owed -= due
         return due
 
-    def _ingest(self, result: dict[str, Any]) -> int:
+    def _ingest(self, result: dict[str, Any]) -> np.ndarray:
         """Take one sample result: queue its transitions, note finished episodes; return the
-        learning steps it makes due."""
+        learning steps (per member) it makes due."""
         tr = result["transitions"]
-        n = len(tr["actions"])
+        n = len(tr["actions"]) // len(self._stored)  # env steps: one transition per member
         self.global_env_steps += n
         returns = [r for r in result["returns"] if not math.isnan(r)]
         self._episode_returns += returns
@@ -162,37 +173,30 @@ class StrategyAgentAlgo(Algorithm):
         if self._db is not None:
             self._finished += result["finished"]
         if n == 0:
-            return 0
+            return np.zeros(len(self._stored), dtype=np.int64)
         self._pending.append(tr)
         return self._owed_steps(n)
 
-    def _learn(self, num_steps: int) -> None:
-        """Send the pending transitions and ``num_steps`` owed learning steps to the learner."""
-        if not self._pending and num_steps <= 0:
+    def _learn(self, num_steps: np.ndarray | int) -> None:
+        """Send the pending transitions and the owed learning steps (per member) to the
+        learner: one ``learner_group.update`` call (a local learner or a learner actor)."""
+        steps = np.broadcast_to(np.asarray(num_steps, dtype=np.int64), self._stored.shape)
+        total = int(steps.sum())
+        if not self._pending and total <= 0:
             return
         t0 = time.perf_counter()
         cols = {k: np.concatenate([p[k] for p in self._pending]) for k in self._pending[0]} \
             if self._pending else None
         self._pending = []
-        if self._local_learner is not None and self.config.is_exact:
-            learner = self._local_learner
-            if cols is not None:
-                learner.add_transitions(cols)
-            losses = learner.learn(num_steps)
-            if losses:
-                self.metrics.log_value((LEARNER_RESULTS, DEFAULT_MODULE_ID, "loss"),
-                                       float(np.mean(losses)), window=1)
-            self.metrics.log_value((LEARNER_RESULTS, ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME),
-                                   num_steps * self.config.batch_size, reduce="lifetime_sum")
-        else:
-            batch = None if cols is None else MultiAgentBatch(
-                {DEFAULT_MODULE_ID: SampleBatch(cols)}, env_steps=len(cols["actions"]))
-            results = self.learner_group.update(
-                batch=batch, timesteps={LEARNING_STEPS_OWED: int(num_steps),
-                                        NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps})
-            self.metrics.aggregate(results, key=LEARNER_RESULTS)
-        self._learn_steps += num_steps
-        if num_steps:
+        batch = None if cols is None else MultiAgentBatch(
+            {DEFAULT_MODULE_ID: SampleBatch(cols)}, env_steps=len(cols["actions"]))
+        owed = steps.tolist() if self.config.is_population else int(steps[0])
+        results = self.learner_group.update(
+            batch=batch, timesteps={LEARNING_STEPS_OWED: owed,
+                                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps})
+        self.metrics.aggregate(results, key=LEARNER_RESULTS)
+        self._learn_steps += total
+        if total:
             self._seq_no += 1  # the weights changed
         self.metrics.log_value(("timers", "learn_step_s"), time.perf_counter() - t0,
                                reduce="sum")
@@ -207,13 +211,12 @@ class StrategyAgentAlgo(Algorithm):
         return self._weights[1]
 
     def _push_weights_to_local_runner(self) -> None:
+        """RLlib's weight sync from the learner group to the local runner (when it samples)."""
         runner = self.env_runner_group.local_env_runner
         if runner is None or runner.module is None:
             return
-        if self._local_learner is not None:  # in-process copy
-            copy_weights(runner.module.q, self._local_learner.module[DEFAULT_MODULE_ID].q)
-        else:
-            runner.set_state(ray.get(self._weights_ref()))
+        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group,
+                                           inference_only=True, to_worker_indices=[])
 
     def _sample_local(self, num_timesteps: int, with_metrics: bool = True) -> dict[str, Any]:
         runner = self.env_runner_group.local_env_runner
@@ -224,7 +227,7 @@ class StrategyAgentAlgo(Algorithm):
         if "error" in result:
             raise RuntimeError(f"the env raised in the local env runner: {result['error']}")
         self._runner_steps[0] = self._runner_steps.get(0, 0) + len(
-            result["transitions"]["actions"])
+            result["transitions"]["actions"]) // len(self._stored)
         return result
 
     def _training_step_exact(self) -> None:
@@ -237,7 +240,7 @@ class StrategyAgentAlgo(Algorithm):
             t_sample += time.perf_counter() - t0
             due = self._ingest(result)
             self._learn(due)
-            if due:
+            if due.any():
                 self._push_weights_to_local_runner()
         runner = self.env_runner_group.local_env_runner
         self.metrics.aggregate([runner.get_metrics()], key=ENV_RUNNER_RESULTS)
@@ -252,7 +255,7 @@ class StrategyAgentAlgo(Algorithm):
             t0 = time.perf_counter()
             result = self._sample_local(frag)
             t_sample += time.perf_counter() - t0
-            steps += len(result["transitions"]["actions"])
+            steps += len(result["transitions"]["actions"]) // len(self._stored)
             self._learn(self._ingest(result))
             self._push_weights_to_local_runner()
             metrics.append(result["metrics"])
@@ -289,7 +292,7 @@ class StrategyAgentAlgo(Algorithm):
         """Runners sample with the latest weights while the learner trains on the replay."""
         group = self.env_runner_group
         budget = max(1, self.config.min_sample_timesteps_per_iteration)
-        steps, due = 0, 0
+        steps, due = 0, np.zeros(len(self._stored), dtype=np.int64)
         t_wait = t_sync = 0.0
         metrics: list[dict[str, Any]] = []
         while steps < budget:
@@ -305,7 +308,7 @@ class StrategyAgentAlgo(Algorithm):
             t_sync += time.perf_counter() - t0
             # Learn what is owed while the runners sample; wait only when nothing is owed.
             self._learn(due)
-            due = 0
+            due = np.zeros_like(due)
             t1 = time.perf_counter()
             # Nothing to learn: wait briefly for whichever request finishes first (RLlib waits
             # for *all* requests in flight until the timeout, so keep it short).
@@ -318,7 +321,7 @@ class StrategyAgentAlgo(Algorithm):
                     self._needs_reset.add(runner)
                     self._failed(runner, result["error"])
                     continue
-                n = len(result["transitions"]["actions"])
+                n = len(result["transitions"]["actions"]) // len(self._stored)
                 self._runner_steps[runner] = self._runner_steps.get(runner, 0) + n
                 self.metrics.log_value((RSC_RESULTS, "policy_lag"), self._seq_no - seq_no)
                 self.metrics.log_value((RSC_RESULTS, "policy_lag_learning_steps"),
@@ -367,7 +370,7 @@ class StrategyAgentAlgo(Algorithm):
         rsc["num_learning_steps_lifetime"] = self.num_learning_steps
         rsc["global_env_steps"] = self.global_env_steps
         rsc["episodes_total"] = self._episodes_total
-        rsc["replay_size"] = min(self._stored, self.config.memory_size)
+        rsc["replay_size"] = float(np.minimum(self._stored, self._memory_size).mean())
         rsc["lr"] = self.learner_lr()
         result.setdefault(ENV_RUNNER_RESULTS, {}).setdefault(
             EPISODE_RETURN_MEAN, rsc["episode_return_mean"])
@@ -395,6 +398,18 @@ class StrategyAgentAlgo(Algorithm):
         net.load_state_dict({k: torch.as_tensor(v) for k, v in q_keys.items()})
         return net
 
+    def member_policies(self) -> list[Any]:
+        """Each population member's greedy policy (``GreedyPolicy``, ``act(obs) -> int``) on
+        the learner's current weights, in member order (a single agent: one)."""
+        from rsc_policy.agent.export import GreedyPolicy
+
+        if not self.config.is_population:
+            return [GreedyPolicy(self.policy_network())]
+        from rsc_policy.agent.population import qnet_from_flat
+
+        params = np.asarray(self.learner_group.get_weights()[DEFAULT_MODULE_ID]["params"])
+        return [GreedyPolicy(qnet_from_flat(row)) for row in params]
+
     @property
     def num_learning_steps(self) -> int:
         """Learning steps taken so far."""
@@ -402,15 +417,19 @@ class StrategyAgentAlgo(Algorithm):
 
     def learner_lr(self) -> float:
         """The learning rate the learner's optimizer uses now (asked of the learner itself)."""
-        if self._local_learner is not None:
-            return self._local_learner.current_lr()
         return next(iter(self.learner_group.foreach_learner(
             lambda learner: learner.current_lr()))).get()
 
     @property
     def db_run_id(self) -> str | None:
-        """The run id episodes are logged under (``None`` without ``.database(...)``)."""
+        """The run id episodes are logged under (``None`` without ``.database(...)``; a
+        population: its first member's, see :attr:`db_run_ids`)."""
         return None if self._db is None else self._db.run_id
+
+    @property
+    def db_run_ids(self) -> list[str]:
+        """The run id of each member (one for a single agent)."""
+        return [logger.run_id for logger in self._loggers]
 
     def pop_episode_returns(self) -> list[float]:
         """Returns of the episodes finished since the last call (all runners)."""
@@ -419,11 +438,14 @@ class StrategyAgentAlgo(Algorithm):
 
     # ------------------------------------------------------------------ database
     def _open_database(self) -> tuple[Any, bool]:
-        """The run logger of ``config.database(...)``: join the given run or open one."""
+        """The run logger of ``config.database(...)``: join the given run or open one. A
+        population opens one run per member (``<run id>-<member name>``, the member's own
+        settings in its parameters); ``self._loggers[k]`` logs member ``k``'s episodes."""
         cfg = self.config
+        self._loggers: list[Any] = []
         if cfg.db_url is None:
             return None, False
-        from rsc_db import RunLogger
+        from rsc_db import RunLogger, new_run_id
 
         params = {
             "algorithm": "StrategyAgentAlgo", "seed": cfg.seed_or_zero, "exact": cfg.is_exact,
@@ -434,14 +456,28 @@ class StrategyAgentAlgo(Algorithm):
             "num_learners": cfg.num_learners,
             "env": describe_env_config(cfg.env_config),
         }  # fmt: skip
+        if cfg.is_population:
+            prefix = cfg.db_run_id or new_run_id()
+            envs = cfg.env_config["member_envs"]
+            for k, m in enumerate(cfg.members()):
+                name = m.name or f"member-{k}"
+                own = {**params, **m.agent, "seed": m.seed, "env": describe_env_config(envs[k]),
+                       "population": {"run_prefix": prefix, "member": k, "name": name,
+                                      "members": len(envs)}}
+                self._loggers.append(RunLogger(
+                    cfg.db_url, run_id=f"{prefix}-{name}", log_steps=cfg.db_log_steps,
+                    step_log_every=cfg.db_step_log_every, parameters=own).start())
+            return self._loggers[0], True
         logger = RunLogger(cfg.db_url, run_id=cfg.db_run_id, log_steps=cfg.db_log_steps,
                            step_log_every=cfg.db_step_log_every, parameters=params)
         if cfg.db_run_id is not None:
             try:
-                return logger.attach(), False
+                self._loggers = [logger.attach()]
+                return self._loggers[0], False
             except ValueError:
                 pass  # no such run yet: open it
-        return logger.start(), True
+        self._loggers = [logger.start()]
+        return self._loggers[0], True
 
     def _open_writer(self) -> Any:
         """The background writer of finished episodes (``rsc_db.EpisodeWriter``): ordered,
@@ -450,7 +486,8 @@ class StrategyAgentAlgo(Algorithm):
             return None
         from rsc_db.episode_writer import EpisodeWriter
 
-        return EpisodeWriter(self._db, max_buffered=_MAX_BUFFERED_EPISODES,
+        target = self._db if len(self._loggers) == 1 else _MemberLoggers(self._loggers)
+        return EpisodeWriter(target, max_buffered=_MAX_BUFFERED_EPISODES,
                              max_outage_s=_MAX_OUTAGE_S)
 
     def _write_finished(self) -> None:
@@ -501,10 +538,12 @@ class StrategyAgentAlgo(Algorithm):
                 finally:
                     try:
                         if self._db_owned:  # written, or noted for the next start
-                            self._db.finish_or_remember(self._outcome)
+                            for logger in self._loggers:
+                                logger.finish_or_remember(self._outcome)
                     finally:
                         self._db_writer.close(flush=False)
-                        self._db.close()
+                        for logger in self._loggers:
+                            logger.close()
         finally:
             super().cleanup()  # the runners and learners stop whatever happened above
 
@@ -514,8 +553,8 @@ class StrategyAgentAlgo(Algorithm):
                   **kwargs: Any) -> StateDict:
         state = super().get_state(components, not_components=not_components, **kwargs)
         state[ALGO_STATE] = {
-            "global_env_steps": self.global_env_steps, "stored": self._stored,
-            "owed_updates": self._owed, "runner_steps": dict(self._runner_steps),
+            "global_env_steps": self.global_env_steps, "stored": self._stored.tolist(),
+            "owed_updates": self._owed.tolist(), "runner_steps": dict(self._runner_steps),
             "learn_steps": self._learn_steps, "episodes_total": self._episodes_total,
         }
         return state
@@ -527,15 +566,15 @@ class StrategyAgentAlgo(Algorithm):
         own = state.get(ALGO_STATE)
         if own is not None:
             self.global_env_steps = int(own["global_env_steps"])
-            self._stored = int(own["stored"])
-            self._owed = float(own["owed_updates"])
+            self._owed = np.broadcast_to(np.asarray(own["owed_updates"], dtype=float),
+                                         self._owed.shape).copy()
             # Runners of the checkpoint continue their key counters; new ones start at 0.
             self._runner_steps = {int(k): int(v) for k, v in own["runner_steps"].items()}
             self._learn_steps = int(own["learn_steps"])
             self._episodes_total = int(own["episodes_total"])
         # The "memory > batch_size" rule follows what the memory really holds (a checkpoint
         # without the buffer, or a resized memory, restores fewer transitions).
-        self._stored = next(iter(self.learner_group.foreach_learner(
-            lambda learner: len(learner.memory)))).get()
+        self._stored = np.asarray(next(iter(self.learner_group.foreach_learner(
+            lambda learner: learner.memory_sizes))).get(), dtype=np.int64)
         self._seq_no += 1  # force the restored weights onto every runner
         self._push_weights_to_local_runner()

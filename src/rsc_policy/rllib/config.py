@@ -29,10 +29,6 @@ UNUSED_SETTINGS = {
 }
 
 
-#: The learning options beyond the spec and their defaults (the spec's rule).
-LEARNING_OPTIONS: dict[str, Any] = {
-    "epsilon_schedule": "multiplicative", "epsilon_fraction": 0.1, "epsilon_total_steps": None,
-    "double_q": False, "td_error_loss_fn": "mse"}
 
 
 class StrategyAgentConfig(AlgorithmConfig):
@@ -50,9 +46,10 @@ class StrategyAgentConfig(AlgorithmConfig):
     ``"linear"``), ``memory_size``, ``batch_size``,
     ``target_update_freq`` (learning steps), ``updates_per_step``,
     ``store_buffer_in_checkpoints``, ``fused_learning_step`` (``False``: RLlib's generic
-    autograd path even where the fused step applies). The network comes from
-    ``.rl_module(model_config=...)``: ``fcnet_hiddens`` (default ``[64, 64]``) and
-    ``fcnet_activation`` (default ``"relu"``).
+    autograd path even where the fused step applies), ``learner_threads`` (threads of a
+    population's compiled learning call; default: every core of the learner's process). The
+    network comes from ``.rl_module(model_config=...)``: ``fcnet_hiddens`` (default
+    ``[64, 64]``) and ``fcnet_activation`` (default ``"relu"``).
 
     How to run, ``exact``:
 
@@ -76,24 +73,22 @@ class StrategyAgentConfig(AlgorithmConfig):
         from rsc_policy.rllib.algorithm import StrategyAgentAlgo
 
         super().__init__(algo_class=algo_class or StrategyAgentAlgo)
-        self.lr = 1e-3
-        self.gamma = 0.95
+        from rsc_policy.agent.params import DEFAULTS
+
+        self.lr = DEFAULTS.learning_rate
         self.grad_clip = None
-        self.double_q = False
-        self.td_error_loss_fn = "mse"
-        self.epsilon = 1.0
-        self.epsilon_decay = 0.995
-        self.epsilon_min = 0.01
-        self.epsilon_schedule = "multiplicative"
-        self.epsilon_fraction = 0.1
-        self.epsilon_total_steps: int | None = None
-        self.memory_size = 2000
-        self.batch_size = 32
-        self.target_update_freq = 100
+        for name in ("gamma", "double_q", "td_error_loss_fn", "epsilon", "epsilon_decay",
+                     "epsilon_min", "epsilon_schedule", "epsilon_fraction",
+                     "epsilon_total_steps", "memory_size", "batch_size",
+                     "target_update_freq"):
+            setattr(self, name, getattr(DEFAULTS, name))  # the spec's, from one place
         self.updates_per_step = 1.0
         self.store_buffer_in_checkpoints = True
         self.fused_learning_step = True
+        self.learner_threads: int | None = None  # a population's compiled step: all cores
         self.exact: bool | str = "auto"
+        # Population mode (``.population(members=[...])``): None = one agent.
+        self.population_members: list[dict[str, Any]] | None = None
         # Database logging (rsc_db): off unless .database(url=...) is called.
         self.db_url: str | None = None
         self.db_run_id: str | None = None
@@ -120,6 +115,65 @@ class StrategyAgentConfig(AlgorithmConfig):
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
         self.lr = value
+
+    def population(self, members: Any = NotProvided) -> StrategyAgentConfig:
+        """Train a population: one member per entry of ``members``, each a
+        :class:`rsc_policy.agent.population.Member` or a dict ``{"agent": {...}, "env":
+        {...}, "seed": int, "name": str}``.
+
+        Every member keeps the team's rule with its own settings: ``agent`` overrides the
+        agent parameters of :meth:`training` (``lr``, ``gamma``, ``target_update_freq``,
+        ``epsilon...``, ``memory_size``, ``batch_size``, ``double_q``, ``td_error_loss_fn``),
+        ``env`` overrides keys of the ``env_config`` (e.g. another period or penalty), and
+        ``seed`` seeds its weights, replay sampling and exploration. The runners step one env
+        copy per member; the RLModule acts for all members in one batched call; the learner
+        runs all members' learning steps in one compiled call. ``members=None`` (the
+        default) trains one agent. In exact mode member ``k`` is bit-identical to
+        ``train_sequential`` with its settings and seed.
+        """
+        if members is not NotProvided:
+            if members is None:
+                self.population_members = None
+            else:
+                from rsc_policy.agent.population import Member
+
+                self.population_members = [dataclasses.asdict(Member.coerce(m))
+                                           for m in members]
+        return self
+
+    @property
+    def is_population(self) -> bool:
+        """Whether this config trains a population (``.population(members=[...])``)."""
+        return bool(self.population_members)
+
+    def members(self) -> list[Any]:
+        """The population's members with the config's agent parameters under each member's
+        own (a single agent: one member)."""
+        from rsc_policy.agent.population import Member
+
+        base = self.agent_params()
+        if not self.is_population:
+            return [Member(agent=base, seed=self.seed_or_zero)]
+        out = []
+        for m in self.population_members:
+            member = Member.coerce(m)
+            own = dict(member.agent)
+            if "lr" in own:
+                own["learning_rate"] = own.pop("lr")
+            out.append(dataclasses.replace(member, agent={**base, **own}))
+        return out
+
+    def member_values(self, name: str) -> list[Any]:
+        """One agent parameter (an ``AgentParams`` field) of every member."""
+        return [getattr(m.params(), name) for m in self.members()]
+
+    def member_schedules(self) -> list[Any]:
+        """Every member's epsilon schedule."""
+        from rsc_policy.agent.schedule import build_schedule
+
+        return [build_schedule(p.epsilon_schedule, p.epsilon, p.epsilon_decay, p.epsilon_min,
+                               fraction=p.epsilon_fraction, total_steps=p.epsilon_total_steps)
+                for p in (m.params() for m in self.members())]
 
     @property
     def is_exact(self) -> bool:
@@ -148,6 +202,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         updates_per_step: float = NotProvided,
         store_buffer_in_checkpoints: bool = NotProvided,
         fused_learning_step: bool = NotProvided,
+        learner_threads: int | None = NotProvided,
         exact: bool | str = NotProvided,
         **kwargs: Any,
     ) -> StrategyAgentConfig:
@@ -169,6 +224,7 @@ class StrategyAgentConfig(AlgorithmConfig):
             ("updates_per_step", updates_per_step),
             ("store_buffer_in_checkpoints", store_buffer_in_checkpoints),
             ("fused_learning_step", fused_learning_step), ("exact", exact),
+            ("learner_threads", learner_threads),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -204,6 +260,10 @@ class StrategyAgentConfig(AlgorithmConfig):
     @property
     @override(AlgorithmConfig)
     def _model_config_auto_includes(self) -> dict[str, Any]:
+        if self.is_population:
+            from rsc_policy.rllib.population_module import MEMBERS
+
+            return {MEMBERS: [dataclasses.asdict(m) for m in self.members()]}
         return {
             "seed": self.seed_or_zero,
             "epsilon": self.epsilon,
@@ -224,12 +284,20 @@ class StrategyAgentConfig(AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
+        if self.is_population:
+            from rsc_policy.rllib.population_module import PopulationQModule
+
+            return RLModuleSpec(module_class=PopulationQModule)
         from rsc_policy.rllib.module import StrategyQModule
 
         return RLModuleSpec(module_class=StrategyQModule)
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self) -> type[Learner]:
+        if self.is_population:
+            from rsc_policy.rllib.population_learner import PopulationLearner
+
+            return PopulationLearner
         from rsc_policy.rllib.learner import StrategyLearner
 
         return StrategyLearner
@@ -278,7 +346,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         if self.grad_clip is not None and not (isinstance(self.grad_clip, int | float)
                                                and self.grad_clip > 0):
             self._value_error(f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
-        from rsc_policy.agent.loss import check_loss_options
+        from rsc_policy.agent.params import check_loss_options
         from rsc_policy.agent.schedule import check_schedule
 
         try:  # the sequential agent's own checks: one rule for both trainers
@@ -317,10 +385,64 @@ class StrategyAgentConfig(AlgorithmConfig):
                                   "actor placed on the GPU)")
         self._validate_model_config()
         self._validate_unused()
+        if self.learner_threads is not None and not (
+                isinstance(self.learner_threads, int) and self.learner_threads >= 1):
+            self._value_error(f"learner_threads must be None or an int >= 1, got "
+                              f"{self.learner_threads!r}")
         from rsc_policy.rllib.validation import config_problems
 
         for problem in config_problems(self):  # env_config on the driver; resources vs cluster
             self._value_error(problem)
+        if self.is_population:
+            self._validate_population()
+
+    def _validate_population(self) -> None:
+        """Check every member; make the env a :class:`PopulationEnv` of the members' envs."""
+        from rsc_policy.rllib.population_env import (
+            ENV_CLASS,
+            MEMBER_ENVS,
+            MEMBER_NAMES,
+            MEMBER_SEEDS,
+            PopulationEnv,
+        )
+
+        try:
+            members = self.members()
+            params = [m.params() for m in members]
+        except (ValueError, TypeError) as exc:
+            self._value_error(f"population: {exc}")
+        for k, p in enumerate(params):
+            if p.epsilon_schedule == "per_episode":
+                self._value_error(f"population member {k}: epsilon_schedule='per_episode' is "
+                                  "not supported in a population; use 'multiplicative' or "
+                                  "'linear'")
+        hiddens = self.model_config.get("fcnet_hiddens", [64, 64])
+        act = self.model_config.get("fcnet_activation", "relu")
+        if list(hiddens) != [64, 64] or act != "relu":
+            self._value_error(f"a population trains the team's 64-64 ReLU network; got "
+                              f"fcnet_hiddens={hiddens!r}, fcnet_activation={act!r}")
+        if self.evaluation_interval:
+            self._value_error("evaluation_interval with a population: evaluate the members "
+                              "with algo.member_policies() and rsc_policy.evaluate instead")
+        if self.env is PopulationEnv:
+            return
+        if self.env is not None and not isinstance(self.env, type):
+            self._value_error(f"a population needs the env as a class (e.g. rsc_env."
+                              f"TradingEnv), got {self.env!r}")
+        base = dict(self.env_config or {})
+        from rsc_policy.rllib.validation import member_env_problem
+
+        for k, m in enumerate(members):
+            problem = member_env_problem(self.env, {**base, **dict(m.env)})
+            if problem:
+                self._value_error(f"population member {k} ({m.name or f'member-{k}'}): "
+                                  f"{problem}")
+        self.env_config = {
+            ENV_CLASS: self.env, MEMBER_SEEDS: [m.seed for m in members],
+            MEMBER_NAMES: [m.name or f"member-{k}" for k, m in enumerate(members)],
+            MEMBER_ENVS: [{**base, **dict(m.env)} for m in members],
+        }
+        self.env = PopulationEnv
 
     def _validate_model_config(self) -> None:
         base = dataclasses.asdict(DefaultModelConfig())
@@ -369,7 +491,9 @@ class StrategyAgentConfig(AlgorithmConfig):
         out = {"learning_rate": self.lr, **{k: getattr(self, k) for k in (
             "gamma", "epsilon", "epsilon_decay", "epsilon_min",
             "memory_size", "batch_size", "target_update_freq")}}
-        for key, value in LEARNING_OPTIONS.items():
-            if getattr(self, key) != value:
+        from rsc_policy.agent.params import DEFAULTS, LEARNING_OPTIONS
+
+        for key in LEARNING_OPTIONS:
+            if getattr(self, key) != getattr(DEFAULTS, key):
                 out[key] = getattr(self, key)
         return out

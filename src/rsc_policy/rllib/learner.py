@@ -14,6 +14,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME
 from ray.rllib.utils.typing import ModuleID, StateDict, TensorType
 
+from rsc_policy.agent.loss import dqn_loss
 from rsc_policy.agent.network import is_default_shape
 from rsc_policy.agent.update import DQNUpdate
 from rsc_policy.rllib.replay_component import COMPONENT_REPLAY, ReplayComponent
@@ -64,6 +65,11 @@ class StrategyLearner(TorchLearner):
         return self.replay.memory
 
     @property
+    def memory_sizes(self) -> np.ndarray:
+        """Transitions held (one entry: a single agent; see ``PopulationLearner``)."""
+        return np.array([len(self.memory)])
+
+    @property
     def uses_fast_step(self) -> bool:
         return self.dqn is not None
 
@@ -72,7 +78,7 @@ class StrategyLearner(TorchLearner):
                                         config: AlgorithmConfig = None) -> None:
         module = self.module[module_id]
         cfg = config or self.config
-        if cfg.fused_learning_step and is_default_shape(module.q) and self._device.type == "cpu":
+        if cfg.fused_learning_step and is_default_shape(module.q) and self.device.type == "cpu":
             self.dqn = DQNUpdate(module.q, module.target, lr=cfg.lr, gamma=cfg.gamma,
                                  target_update_freq=cfg.target_update_freq,
                                  grad_clip=cfg.grad_clip, grad_clip_by=cfg.grad_clip_by,
@@ -122,7 +128,7 @@ class StrategyLearner(TorchLearner):
             if self.dqn is not None:
                 losses.append(self.dqn(rows))
             else:
-                losses.append(self._autograd_step(rows.to(self._device)))
+                losses.append(self._autograd_step(rows.to(self.device)))
         self.num_learning_steps += num_steps
         return [float(x) for x in losses]
 
@@ -154,33 +160,24 @@ class StrategyLearner(TorchLearner):
     def compute_loss_for_module(self, *, module_id: ModuleID, config: AlgorithmConfig,
                                 batch: dict[str, Any], fwd_out: dict[str, TensorType]
                                 ) -> TensorType:
+        """:func:`rsc_policy.agent.loss.dqn_loss` (the one written rule) on RLlib's batch."""
         module = self.module[module_id]
         done = batch[Columns.TERMINATEDS].float()
         if Columns.TRUNCATEDS in batch:
             done = torch.maximum(done, batch[Columns.TRUNCATEDS].float())
-        with torch.no_grad():
-            next_obs = batch[Columns.NEXT_OBS]
-            if config.double_q:  # the online net picks a', the target net values it
-                a2 = module.q(next_obs).argmax(dim=1, keepdim=True)
-                q_next = module.target(next_obs).gather(1, a2).squeeze(1)
-            else:
-                q_next = module.target(next_obs).amax(dim=1)
-            y = batch[Columns.REWARDS].float() + config.gamma * q_next * (1.0 - done)
-        q_sa = fwd_out["qf_preds"].gather(1, batch[Columns.ACTIONS].long().unsqueeze(1))
-        if config.td_error_loss_fn == "huber":
-            return torch.nn.functional.smooth_l1_loss(q_sa.squeeze(1), y)
-        return torch.nn.functional.mse_loss(q_sa.squeeze(1), y)
+        return dqn_loss(module.q, module.target, fwd_out["qf_preds"], batch[Columns.ACTIONS],
+                        batch[Columns.REWARDS], batch[Columns.NEXT_OBS], done, config.gamma,
+                        double_q=config.double_q, huber=config.td_error_loss_fn == "huber")
 
     @override(Learner)
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        """The generic path's hard target copy every ``target_update_freq`` learning steps
+        (the fused step copies inside :class:`DQNUpdate`)."""
         super().after_gradient_based_update(timesteps=timesteps)
-        if self.dqn is not None:
-            self.dqn.after_step()
-        else:
-            self._generic_steps += 1
-            if self._generic_steps % self.config.target_update_freq == 0:
-                module = self.module[DEFAULT_MODULE_ID]
-                module.target.load_state_dict(module.q.state_dict())
+        self._generic_steps += 1
+        if self._generic_steps % self.config.target_update_freq == 0:
+            module = self.module[DEFAULT_MODULE_ID]
+            module.target.load_state_dict(module.q.state_dict())
 
     # ---------------------------------------------------------------- state
     @property

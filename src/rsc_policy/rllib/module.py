@@ -14,6 +14,7 @@ from ray.rllib.utils.annotations import override
 from rsc_policy.agent.exploration import epsilon_greedy
 from rsc_policy.agent.kernels import greedy_actions
 from rsc_policy.agent.network import build_qnet, is_default_shape
+from rsc_policy.agent.params import DEFAULTS
 from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule
 
 QF_PREDS = "qf_preds"
@@ -53,11 +54,12 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
         # Exact copy at init (same seeded draw); dropped on inference-only (runner) copies.
         self.target = build_qnet(obs_dim, n_actions, self.seed, hiddens=hiddens,
                                  activation=activation)
+        d = DEFAULTS
         self.schedule = build_schedule(
-            cfg.get("epsilon_schedule", "multiplicative"), cfg.get("epsilon", 1.0),
-            cfg.get("epsilon_decay", 0.995), cfg.get("epsilon_min", 0.01),
-            fraction=cfg.get("epsilon_fraction", 0.1),
-            total_steps=cfg.get("epsilon_total_steps"))
+            cfg.get("epsilon_schedule", d.epsilon_schedule), cfg.get("epsilon", d.epsilon),
+            cfg.get("epsilon_decay", d.epsilon_decay), cfg.get("epsilon_min", d.epsilon_min),
+            fraction=cfg.get("epsilon_fraction", d.epsilon_fraction),
+            total_steps=cfg.get("epsilon_total_steps", d.epsilon_total_steps))
         self._fused = is_default_shape(self.q)  # acting through the fused forward
         self.runner_index = 0
         self._key_base = 0  # env steps this runner took before the current request

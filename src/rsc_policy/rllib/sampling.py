@@ -50,6 +50,44 @@ def episodes_to_transitions(episodes: list[Any]) -> dict[str, np.ndarray]:
             "terminateds": np.concatenate(dones)}
 
 
+def population_transitions(episodes: list[Any]) -> tuple[dict[str, np.ndarray],
+                                                         list[tuple[str, dict[str, Any]]]]:
+    """Each member's own transitions from chunks of a :class:`PopulationEnv` episode (columns
+    of :func:`episodes_to_transitions` plus ``member``; per member in time order), and its
+    finished episodes as ``(episode id, terminal info)`` with ``info["member"]`` set.
+
+    Step ``t`` of a chunk gives member ``k`` the transition ``(o_t[k], a_t[k], r, o', done)``
+    with ``r``, ``done`` from the step's info and ``o'`` the member's terminal observation
+    when its episode ended there (its env was reset at once), else ``o_{t+1}[k]``.
+    """
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (*EMPTY_TRANSITIONS, "member")}
+    finished: list[tuple[str, dict[str, Any]]] = []
+    for ep in episodes:
+        n = len(ep)
+        if n == 0:
+            continue
+        o = np.asarray(ep.get_observations(), dtype=np.float32)  # [n + 1, K, D]
+        infos = ep.get_infos()[1:]  # the info of each step
+        k = o.shape[1]
+        nxt = o[1:].copy()
+        rewards = np.stack([i["rewards"] for i in infos])
+        dones = np.stack([i["dones"] for i in infos])
+        for t, info in enumerate(infos):
+            for m, end in info["finished"]:
+                nxt[t, m] = info["final_obs"][m]
+                finished.append((f"{ep.id_}/{m}/{ep.t_started + t}", {**end, "member": m}))
+        # member-major order: each member's transitions stay in time order
+        cols["obs"].append(o[:-1].transpose(1, 0, 2).reshape(n * k, -1))
+        cols["new_obs"].append(nxt.transpose(1, 0, 2).reshape(n * k, -1))
+        cols["actions"].append(np.asarray(ep.get_actions()).T.reshape(-1))
+        cols["rewards"].append(rewards.T.reshape(-1))
+        cols["terminateds"].append(dones.T.reshape(-1))
+        cols["member"].append(np.repeat(np.arange(k), n))
+    if not cols["actions"]:
+        return {**EMPTY_TRANSITIONS, "member": np.zeros(0, np.int64)}, finished
+    return {c: np.concatenate(v) for c, v in cols.items()}, finished
+
+
 def finished_episodes(episodes: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     """``(episode id, terminal info)`` of each episode that ended in ``episodes``.
 
@@ -101,8 +139,12 @@ def sample_on_runner(runner: EnvRunner, *, global_steps: int, key_base: int,
     if weights is not None:
         state.update(weights)
     runner.set_state(state)
-    scale = max(1, int(runner.config.num_env_runners or 0))
-    runner.module.begin_sample(runner.worker_index or 0, key_base, global_steps, scale)
+    population = hasattr(runner.module, "begin_sample") and getattr(runner.module, "k", 0) > 0
+    if population:
+        runner.module.begin_sample(runner.worker_index or 0, key_base)
+    else:
+        scale = max(1, int(runner.config.num_env_runners or 0))
+        runner.module.begin_sample(runner.worker_index or 0, key_base, global_steps, scale)
     try:
         if getattr(runner.module, "needs_episode_length", False):
             runner.module.set_episode_length(episode_length_of(runner))
@@ -113,9 +155,12 @@ def sample_on_runner(runner: EnvRunner, *, global_steps: int, key_base: int,
             exc = exc.__cause__
         return {"error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(), "runner": runner.worker_index}
-    finished = finished_episodes(episodes)
+    if population:
+        transitions, finished = population_transitions(episodes)
+    else:
+        transitions, finished = episodes_to_transitions(episodes), finished_episodes(episodes)
     return {
-        "transitions": episodes_to_transitions(episodes),
+        "transitions": transitions,
         "returns": [float(info.get("total_reward", np.nan)) for _, info in finished],
         "finished": finished if with_infos else [],
         "metrics": runner.get_metrics() if with_metrics else None,

@@ -51,6 +51,20 @@ def env_config_problem(config: Any) -> str | None:
     return None
 
 
+def member_env_problem(env: Any, env_config: dict[str, Any]) -> str | None:
+    """What is wrong with one population member's env config (``None``: nothing, or an env
+    whose configuration rsc cannot judge)."""
+    from rsc_env.params import parse_env_config
+
+    if env is not None and not _is_rsc_env(env):
+        return None
+    try:
+        parse_env_config(env_config, {})
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        return str(exc)
+    return None
+
+
 def cluster_resources() -> tuple[dict[str, float], str]:
     """Total resources of the Ray cluster this process is connected to, else of this machine
     (what a local ``ray.init()`` would offer), and a description of where that is."""

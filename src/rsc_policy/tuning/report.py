@@ -173,13 +173,16 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
              f"{len(ctx['folds'])} walk-forward folds (train {settings['train_years']:g} y, "
              f"validate {settings['validation_years']:g} y, step {settings['step_years']:g} y;"
              f" validation windows {folds}) x {len(ctx['seeds'])} seeds x "
-             f"{ctx['episodes']} episodes with the sequential trainer; metric: mean "
-             f"annualised validation {settings['metric']} over folds x seeds. The test period "
+             f"{ctx['episodes']} episodes, the {len(ctx['folds']) * len(ctx['seeds'])} "
+             "(fold, seed) trainings as one population of StrategyAgentAlgo; metric: mean "
+             f"annualised validation {settings['metric']} over folds x seeds, after each "
+             f"training episode (the trials' time axis). The test period "
              f"{ctx['test'][0]} to {ctx['test'][1]} is in no fold.", "",
              f"Wall time {wall_s:.0f} s (Ray Tune {tuning_s:.0f} s; first trial start to last "
              f"trial end {span:.0f} s); {steps:,} training env steps in trials: "
-             f"{steps / max(span, 1e-9):,.0f} env steps/s aggregate over the trials "
-             "(training steps only; validation episodes not counted).", "",
+             f"**{steps / max(tuning_s, 1e-9):,.0f} env steps/s** over the Tune run "
+             f"(`summary.json`; {steps / max(span, 1e-9):,.0f} over the trials' span; "
+             "training steps only, validation episodes not counted).", "",
              "## Ranking (walk-forward validation)", "", _ranking(rows, settings, searched), ""]
     if settings["scheduler"] == "pbt":
         lines += ["With PBT a trial that exploited another continues from the donor's folds: "

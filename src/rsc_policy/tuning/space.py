@@ -58,6 +58,8 @@ class SweepOptions(BaseModel):
     validation_years: float = Field(1.0, gt=0)
     step_years: float = Field(3.0, gt=0)
     test_years: float = Field(2.0, gt=0)
+    env_copies: int = Field(1, ge=1, description="env copies per member in a trial's "
+                            "population (1: each member walks whole episodes, as alone)")
 
     @model_validator(mode="after")
     def _metric(self) -> SweepOptions:

@@ -44,7 +44,7 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
         raise UserError(str(exc)) from None
     import dataclasses
 
-    from rsc_policy.agent.sequential import AgentParams
+    from rsc_policy.agent.params import AgentParams
 
     trainer_args = {f.name for f in dataclasses.fields(AgentParams)}
     for name, p in space.params.items():
@@ -55,7 +55,7 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
     day = lambda t: str(t.date())  # noqa: E731
     base = {"data": opts["data"], **ENV_DEFAULTS,
             **({"date_format": opts["date_format"]} if opts.get("date_format") else {})}
-    return {
+    ctx = {
         "base_env": base,
         "agent_defaults": {k: v for k, v in AGENT_DEFAULTS.items() if k in trainer_args},
         "groups": {n: p.group for n, p in space.params.items()},
@@ -64,7 +64,28 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
         "seeds": list(range(opts["seeds"])), "episodes": opts["episodes"],
         "metric": opts["metric"], "mode": METRICS[opts["metric"]],
         "final_train": (day(before[0]), day(before[-1])), "test": (day(test[0]), day(test[1])),
+        "env_copies": int(opts.get("env_copies", 1)), "fragment": POPULATION_FRAGMENT,
     }
+    return {**ctx, **sweep_constants(ctx)}
+
+
+#: Steps per member env between learning rounds of a trial's population (throughput mode).
+POPULATION_FRAGMENT = 32
+
+
+def sweep_constants(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """What no trial changes, computed once per sweep: the trial population's members, one
+    episode's env steps (the longest training window: a trial's round), and buy-and-hold
+    of each validation window (with the base env settings)."""
+    from rsc_env import TradingEnv
+    from rsc_policy.tuning.trial import trial_members, window_buy_and_hold
+
+    base = ctx["base_env"]
+    lengths = [TradingEnv({**base, "start": f[0], "end": f[1]}).episode_length
+               for f in ctx["folds"]]
+    return {"members": trial_members(ctx), "round_steps": int(max(lengths)),
+            "fold_buy_and_hold": [window_buy_and_hold({**base, "start": f[2], "end": f[3]})
+                                  for f in ctx["folds"]]}
 
 
 class Recorder(tune.Callback):
@@ -86,7 +107,7 @@ class Recorder(tune.Callback):
         from rsc_policy.tuning.trial import split_config
 
         env, agent = split_config(trial.config, self.ctx)
-        return {"trainer": "sequential", "sweep_id": self.store.sweep_id,
+        return {"trainer": "population", "sweep_id": self.store.sweep_id,
                 "trial_id": trial.trial_id, "env": env, "agent": agent,
                 "folds": self.ctx["folds"], "seeds": self.ctx["seeds"],
                 "episodes": self.ctx["episodes"]}
@@ -112,8 +133,8 @@ class Recorder(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        done = int(result.get("folds_done", 0))
-        status = "completed" if done >= len(self.ctx["folds"]) else "stopped"
+        done = int(result.get("episodes_done", 0))
+        status = "completed" if done >= self.ctx["episodes"] else "stopped"
         self._finish(trial, status, result)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -128,7 +149,8 @@ class Recorder(tune.Callback):
         params = " ".join(f"{k}={_short(v)}" for k, v in self._params(trial).items()
                           if k in self.ctx["searched"])
         print(f"[{n}/{self.samples}] trial {trial.trial_id} {status}: {self.ctx['metric']} "
-              f"{shown} over {result.get('folds_done', 0)}/{len(self.ctx['folds'])} folds, "
+              f"{shown} after {result.get('episodes_done', 0)}/{self.ctx['episodes']} episodes"
+              f" x {len(self.ctx['folds'])} folds, "
               f"{int(result.get('env_steps', 0)):,} env steps in "
               f"{result.get('trial_time_s', float('nan')):.1f} s  {params}", flush=True)
         if self.stop_after is not None and self.finished_here >= self.stop_after:
@@ -150,11 +172,11 @@ def _fields(result: Mapping[str, Any]) -> dict[str, Any]:
             "wall_time_s": float(result.get("trial_time_s", 0.0))}
 
 
-def _scheduler(name: str, space: SearchSpace, n_folds: int) -> Any:
+def _scheduler(name: str, space: SearchSpace, n_rounds: int) -> Any:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 
     if name == "asha":
-        return ASHAScheduler(time_attr="training_iteration", max_t=n_folds, grace_period=1,
+        return ASHAScheduler(time_attr="training_iteration", max_t=n_rounds, grace_period=1,
                              reduction_factor=2)
     if name == "pbt":
         mutations = {n: p.to_tune() for n, p in space.params.items() if p.kind != "fixed"}
@@ -241,10 +263,25 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
             stop_ray()
     report = _write_report(out, settings, ctx, rows, final, time.perf_counter() - t0,
                            tuning_s=tuning_s)
+    write_summary(out, settings, rows, tuning_s, time.perf_counter() - t0)
     if final:
         print(final["verdict"]["text"])
     print(f"report: {report}")
     return 0
+
+
+def write_summary(out: Path, settings: Mapping[str, Any], rows: list[dict[str, Any]],
+                  tuning_s: float, wall_s: float) -> dict[str, Any]:
+    """``summary.json``: the sweep's training env steps (all trials, all members), the wall
+    time of the Tune run and their rate (rsc-train's summary keys), plus the whole command's
+    wall time."""
+    steps = int(sum(r["env_steps"] or 0 for r in rows))
+    summary = {"sweep_id": settings["sweep_id"], "env_steps": steps, "wall_s": tuning_s,
+               "env_steps_per_s": steps / max(tuning_s, 1e-9), "command_wall_s": wall_s,
+               "trials": len(rows), "scheduler": settings["scheduler"],
+               "search": settings["search"]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
 
 
 def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any],
@@ -272,7 +309,7 @@ def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any]
             tune_config=tune.TuneConfig(
                 metric="score", mode=ctx["mode"], num_samples=settings["samples"],
                 max_concurrent_trials=settings["max_concurrent"],
-                scheduler=_scheduler(settings["scheduler"], space, len(ctx["folds"])),
+                scheduler=_scheduler(settings["scheduler"], space, ctx["episodes"]),
                 search_alg=_search(settings["search"], settings["search_seed"],
                                    settings["max_concurrent"])),
             run_config=tune.RunConfig(

@@ -1,10 +1,14 @@
 """What one Tune trial runs: one configuration over every walk-forward fold and seed.
 
-Per fold (in order) and seed: train a fresh agent with the sequential trainer on the fold's
-training window, score it greedily on the validation window. After each fold the trial
-reports the mean of the sweep metric over the folds x seeds done so far (so ASHA can stop it
-early) with a small checkpoint (folds done and their figures), from which a resumed or
-PBT-exploited trial continues with the next fold. The test period is not in any fold.
+The trial's (fold, seed) trainings are the members of one population of
+:class:`~rsc_policy.rllib.algorithm.StrategyAgentAlgo` (each member: the team's rule on its
+fold's training window, its own seed, network, Adam state and replay; all members' learning
+steps in one compiled call). The trial's time axis (what ASHA and PBT see as
+``training_iteration``) is the training episode: after each episode's worth of env steps
+every member is scored greedily on its fold's validation window and the trial reports the
+mean metric over folds x seeds, with a checkpoint (the algorithm without its replay, and the
+figures) from which a resumed or PBT-exploited trial continues. The test period is not in
+any fold.
 """
 
 from __future__ import annotations
@@ -37,73 +41,145 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def score_window(act: Any, env_config: Mapping[str, Any]) -> tuple[dict[str, float],
-                                                                   dict[str, float]]:
+def score_window(act: Any, env_config: Mapping[str, Any],
+                 buy_and_hold_figures: Mapping[str, float] | None = None
+                 ) -> tuple[dict[str, float], dict[str, float]]:
     """Figures of the greedy ``act(obs)`` and of buy-and-hold on the period of ``env_config``
-    (the same figures as :func:`rsc_policy.evaluation.benchmarks.compare`, no random draws)."""
-    import pandas as pd
-
+    (the same figures as :func:`rsc_policy.evaluation.benchmarks.compare`, no random draws;
+    ``buy_and_hold_figures`` when the sweep computed them once already)."""
     from rsc_env import TradingEnv
-    from rsc_policy.evaluation.benchmarks import buy_and_hold, run_policy
+    from rsc_policy.evaluation.benchmarks import run_policy
     from rsc_policy.evaluation.metrics import episode_performance
 
     env = TradingEnv(dict(env_config))
-    market, params = env.unwrapped.market, env.unwrapped.params
-    dates = pd.DatetimeIndex(market.dates)
     info = run_policy(lambda obs, _t: act(obs), env)
-    agent = episode_performance(info, dates[0])
-    bh = buy_and_hold(np.asarray(market.close), dates, float(params.initial_balance),
-                      float(params.transaction_fee_percent))
+    agent = episode_performance(info, env.unwrapped.market.dates[0])
+    bh = (dict(buy_and_hold_figures) if buy_and_hold_figures is not None
+          else window_buy_and_hold(env_config))
     return agent, bh
+
+
+def window_buy_and_hold(env_config: Mapping[str, Any]) -> dict[str, float]:
+    """Buy-and-hold of the whole balance over the period of ``env_config`` (same fee)."""
+    import pandas as pd
+
+    from rsc_env import TradingEnv
+    from rsc_policy.evaluation.benchmarks import buy_and_hold
+
+    env = TradingEnv(dict(env_config))
+    market, params = env.unwrapped.market, env.unwrapped.params
+    return buy_and_hold(np.asarray(market.close), pd.DatetimeIndex(market.dates),
+                        float(params.initial_balance), float(params.transaction_fee_percent))
 
 
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
-    """The Tune function trainable (``tune.with_parameters(run_trial, ctx=...)``)."""
-    from ray import tune
+def trial_members(ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The population of one trial: one member per (fold, seed), training on its fold."""
+    return [{"env": {"start": f[0], "end": f[1]}, "seed": seed, "name": f"fold{k}-seed{seed}"}
+            for k, f in enumerate(ctx["folds"]) for seed in ctx["seeds"]]
 
-    from rsc_policy.agent.sequential import train_sequential
+
+def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
+                     ctx: Mapping[str, Any]) -> Any:
+    """The trial's :class:`StrategyAgentAlgo`: every (fold, seed) a member, the driver's own
+    env runner (a trial is one process: Tune places trials on cores and nodes), throughput
+    mode with ``ctx["env_copies"]`` env copies per member."""
+    from rsc_env import TradingEnv
+    from rsc_policy.rllib.config import StrategyAgentConfig
+
+    own = dict(agent)
+    if "learning_rate" in own:
+        own["lr"] = own.pop("learning_rate")
+    return (StrategyAgentConfig()
+            .environment(TradingEnv, env_config=dict(env))
+            .training(**own, store_buffer_in_checkpoints=False, learner_threads=1)
+            .population(trial_members(ctx))
+            .env_runners(num_env_runners=0, num_envs_per_env_runner=ctx["env_copies"],
+                         rollout_fragment_length=ctx["fragment"])
+            .reporting(min_sample_timesteps_per_iteration=ctx["env_copies"] * ctx["fragment"])
+            .debugging(seed=0)
+            .build_algo())
+
+
+def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
+    """The Tune function trainable (``tune.with_parameters(run_trial, ctx=...)``).
+
+    All (fold, seed) trainings of the trial run as one population on the RLlib algorithm.
+    Its time axis is the training episode: after each round (every member has taken one
+    more episode's worth of env steps on its fold, ``ctx["round_steps"]``), every member is
+    scored greedily on its fold's validation window and the trial reports the mean metric
+    over folds x seeds, with a checkpoint (the algorithm without its replay, and the rounds'
+    figures) from which a resumed or PBT-exploited trial continues.
+    """
+    from ray import tune
 
     env, agent = split_config(config, ctx)
     metric = ctx["metric"]
-    state: dict[str, Any] = {"folds": [], "env_steps": 0, "train_s": 0.0, "wall_s": 0.0}
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            state = json.loads((Path(d) / STATE_FILE).read_text())
-    for k in range(len(state["folds"]), len(ctx["folds"])):
-        t0 = time.perf_counter()
-        train_start, train_end, val_start, val_end = ctx["folds"][k]
-        train_cfg = {**env, "start": train_start, "end": train_end}
-        val_cfg = {**env, "start": val_start, "end": val_end}
-        runs = []
-        for seed in ctx["seeds"]:
-            res = train_sequential(train_cfg, episodes=ctx["episodes"], seed=seed, **agent)
-            fig, bh = score_window(res.agent.greedy, val_cfg)
-            state["env_steps"] += res.env_steps
-            state["train_s"] += res.wall_time_s
-            runs.append({"seed": seed, metric: _finite(fig[metric]),
-                         "total_return": fig["total_return"], "env_steps": res.env_steps,
-                         "buy_and_hold": _finite(bh[metric])})
-        state["wall_s"] += time.perf_counter() - t0
-        state["folds"].append({"fold": k, "val_start": val_start, "val_end": val_end,
-                               "runs": runs})
-        values = [r[metric] for f in state["folds"] for r in f["runs"]]
-        bh_values = [f["runs"][0]["buy_and_hold"] for f in state["folds"]]
-        score = float(np.nanmean([np.nan if v is None else v for v in values]))
-        result = {
-            "score": score if math.isfinite(score) else (-1e9 if ctx["mode"] == "max"
-                                                         else 1e9),
-            "buy_and_hold_score": float(np.nanmean([np.nan if v is None else v
-                                                    for v in bh_values])),
-            "folds_done": len(state["folds"]), "env_steps": state["env_steps"],
-            "train_time_s": state["train_s"], "trial_time_s": state["wall_s"],
-            "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
-            "fold_metrics": json.dumps(state["folds"]),
-        }
-        with tempfile.TemporaryDirectory() as d:
-            (Path(d) / STATE_FILE).write_text(json.dumps(state))
-            tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+    state: dict[str, Any] = {"rounds": 0, "folds": [], "env_steps": 0, "train_s": 0.0,
+                             "wall_s": 0.0}
+    t_build = time.perf_counter()
+    algo = build_population(env, agent, ctx)
+    try:
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as d:
+                state = json.loads((Path(d) / STATE_FILE).read_text())
+                algo.restore_from_path(str(Path(d) / "algo"))
+        state["wall_s"] += time.perf_counter() - t_build
+        n_seeds = len(ctx["seeds"])
+        for r in range(state["rounds"], ctx["episodes"]):
+            t0 = time.perf_counter()
+            before = algo.global_env_steps
+            while algo.global_env_steps < (r + 1) * ctx["round_steps"]:
+                algo.train()
+            state["env_steps"] += (algo.global_env_steps - before) * len(ctx["members"])
+            state["train_s"] += time.perf_counter() - t0
+            folds = []
+            policies = algo.member_policies()
+            for k, (_, _, val_start, val_end) in enumerate(ctx["folds"]):
+                val_cfg = {**env, "start": val_start, "end": val_end}
+                bh = ctx["fold_buy_and_hold"][k] if env_shared(env, ctx) else None
+                runs = []
+                for j, seed in enumerate(ctx["seeds"]):
+                    fig, bh = score_window(policies[k * n_seeds + j].act, val_cfg, bh)
+                    runs.append({"seed": seed, metric: _finite(fig[metric]),
+                                 "total_return": fig["total_return"],
+                                 "trades": fig.get("trades"),
+                                 "buy_and_hold": _finite(bh[metric])})
+                folds.append({"fold": k, "val_start": val_start, "val_end": val_end,
+                              "runs": runs})
+            state["rounds"] = r + 1
+            state["folds"] = folds
+            state["wall_s"] += time.perf_counter() - t0
+            values = [x[metric] for f in folds for x in f["runs"]]
+            score = float(np.nanmean([np.nan if v is None else v for v in values]))
+            result = {
+                "score": score if math.isfinite(score) else (-1e9 if ctx["mode"] == "max"
+                                                             else 1e9),
+                "buy_and_hold_score": float(np.nanmean([
+                    np.nan if f["runs"][0]["buy_and_hold"] is None
+                    else f["runs"][0]["buy_and_hold"] for f in folds])),
+                "folds_done": len(folds), "episodes_done": state["rounds"],
+                "env_steps": state["env_steps"], "train_time_s": state["train_s"],
+                "trial_time_s": state["wall_s"],
+                "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
+                "fold_metrics": json.dumps(folds),
+            }
+            with tempfile.TemporaryDirectory() as d:
+                (Path(d) / STATE_FILE).write_text(json.dumps(state))
+                algo.save_to_path(str(Path(d) / "algo"))
+                tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+    finally:
+        algo.stop()
+
+
+def env_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
+    """Whether the trial's env settings are the sweep's base ones that the sweep's
+    buy-and-hold figures were computed with (a searched env parameter such as the fee or
+    the balance changes buy-and-hold; the window size does not)."""
+    base = ctx["base_env"]
+    return all(env.get(k) == base.get(k) for k in ("transaction_fee_percent", "window_size",
+                                                   "initial_balance", "data", "date_format"))

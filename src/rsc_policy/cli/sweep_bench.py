@@ -1,0 +1,241 @@
+"""``rsc-bench sweep``: K member trainings three ways, and the FLOP limit, in one run.
+
+The same K trainings (member ``i``: seed ``i``, a learning rate from a small grid, the team's
+other settings; ``env_steps`` each, one learning step per env step) run
+
+* (a) one after another with the sequential trainer (``train_sequential``);
+* (b) the way ``rsc-tune`` ran them before populations: one sequential trainer per core
+  (a process pool of ``cores`` workers);
+* (c) as one population of ``StrategyAgentAlgo`` on its EnvRunner group (throughput mode).
+
+Beside them, the FLOP limit of K members on this machine's cores: the learning step's
+floating-point operations (:func:`step_flops`) against the GEMM rate of its own shapes timed
+here on one core (stacked over members, so no per-call dispatch is counted), times the cores.
+Each member's held-out Sharpe from (a) and (c) is listed side by side (the evaluation is not
+in the timed part of any way). Writes
+``DIR/sweep.json`` and ``DIR/sweep.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsc_policy.cli.limits import BATCH, HIDDEN, _median_us
+
+LRS = (1e-3, 5e-4, 3e-4, 2e-4)
+
+
+def step_flops(obs_dim: int, n_actions: int = 3, batch: int = BATCH, hidden: int = HIDDEN,
+               double_q: bool = False) -> float:
+    """Floating-point operations of one learning step's matrix products: the target forward
+    on ``s'`` (and the online one with double-Q), the online forward on ``s`` and its
+    backward (weight gradients and the two hidden-layer deltas)."""
+    fwd = 2 * batch * (obs_dim * hidden + hidden * hidden + hidden * n_actions)
+    bwd = 2 * batch * (hidden * n_actions * 2 + hidden * hidden * 2 + obs_dim * hidden)
+    return float(fwd * (3 if double_q else 2) + bwd)
+
+
+def gemm_gflops(obs_dim: int, members: int, n_actions: int = 3) -> float:
+    """GFLOP/s of the step's matrix products on one core, with the batches of ``members``
+    members stacked into one product each (the arithmetic, not the per-call dispatch)."""
+    rng = np.random.default_rng(1)
+    rows = BATCH * max(members, 8)
+    s = rng.standard_normal((rows, obs_dim)).astype(np.float32)
+    w1 = rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32)
+    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
+    w3 = rng.standard_normal((n_actions, HIDDEN)).astype(np.float32)
+
+    def products() -> None:
+        for _ in range(2):
+            h1 = s @ w1.T
+            h2 = h1 @ w2.T
+            q = h2 @ w3.T
+        dh2 = q @ w3
+        _ = q.T @ h2, dh2.T @ h1
+        dh1 = dh2 @ w2
+        _ = dh1.T @ s
+
+    us = _median_us(products, 200)
+    return step_flops(obs_dim, n_actions) * rows / BATCH / (us * 1e3)
+
+
+def member_list(k: int, seed: int = 0) -> list[dict[str, Any]]:
+    """The benchmark's K members: seed ``seed + i``, learning rate ``LRS[i % 4]``."""
+    return [{"seed": seed + i, "agent": {"learning_rate": LRS[i % len(LRS)]},
+             "name": f"m{i}"} for i in range(k)]
+
+
+def _train_one(args: tuple[dict[str, Any], dict[str, Any], int]) -> np.ndarray:
+    """One sequential training (a process-pool task); returns the trained flat weights."""
+    import torch
+
+    from rsc_policy.agent.sequential import train_sequential
+
+    torch.set_num_threads(1)
+    train_cfg, member, steps = args
+    res = train_sequential(train_cfg, env_steps=steps, seed=member["seed"],
+                           **{**member["base"], **member["agent"]})
+    return torch.cat([v.reshape(-1) for v in res.state_dict.values()]).numpy()
+
+
+def _sharpe_of_weights(flat: np.ndarray, val_cfg: dict[str, Any]) -> float:
+    from rsc_policy.agent.export import GreedyPolicy
+    from rsc_policy.agent.population import qnet_from_flat
+
+    return held_out_sharpe(GreedyPolicy(qnet_from_flat(flat)).act, val_cfg)
+
+
+def held_out_sharpe(act: Any, val_cfg: dict[str, Any]) -> float:
+    """Annualised Sharpe of the greedy ``act(obs)`` on the held-out period."""
+    from rsc_policy.tuning.trial import score_window
+
+    fig, _ = score_window(act, val_cfg)
+    return float(fig["sharpe"])
+
+
+def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: dict[str, Any],
+                    *, members: int, env_steps: int, runners: int, envs_per_runner: int,
+                    fragment: int, seed: int, out: Path, skip_sequential: bool = False
+                    ) -> dict[str, Any]:
+    """Run (a), (b), (c) and the FLOP limit; write ``sweep.json`` / ``sweep.md``."""
+    import torch
+
+    from rsc_env import TradingEnv
+
+    torch.set_num_threads(1)
+    cores = os.cpu_count() or 1
+    mlist = member_list(members, seed)
+    base = {k: v for k, v in agent.items() if k != "updates_per_step"}
+    tasks = [(train_cfg, {**m, "base": base}, env_steps) for m in mlist]
+    total = members * env_steps
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"members": members, "cores": cores, "env_steps_per_member":
+                              env_steps, "runners": runners, "envs_per_runner": envs_per_runner,
+                              "fragment": fragment}
+    # (a) one after another
+    if not skip_sequential:
+        t0 = time.perf_counter()
+        trained = [_train_one(t) for t in tasks]
+        result["sequential_wall_s"] = time.perf_counter() - t0
+        result["sequential_env_steps_per_s"] = total / result["sequential_wall_s"]
+        seq_sharpe = [_sharpe_of_weights(w, val_cfg) for w in trained]
+    else:
+        seq_sharpe = [float("nan")] * members
+    # (b) one sequential trainer per core
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(cores, mp_context=mp.get_context("spawn")) as pool:
+        list(pool.map(_warm, range(cores)))  # imports and compiled kernels loaded
+        t0 = time.perf_counter()
+        list(pool.map(_train_one, tasks))
+        result["per_core_wall_s"] = time.perf_counter() - t0
+    result["per_core_env_steps_per_s"] = total / result["per_core_wall_s"]
+    # (c) one population on the EnvRunner group
+    pop_sharpe, pop = _population(train_cfg, val_cfg, base, mlist, env_steps, runners,
+                                  envs_per_runner, fragment, seed)
+    result.update(pop)
+    env = TradingEnv(dict(train_cfg))
+    obs_dim = int(np.prod(env.observation_space.shape))
+    rate = gemm_gflops(obs_dim, members)
+    result["step_mflop"] = step_flops(obs_dim) / 1e6
+    result["gemm_gflops_per_core"] = rate
+    result["flop_limit_env_steps_per_s"] = cores * rate * 1e9 / step_flops(obs_dim)
+    result["held_out_sharpe"] = [
+        {"member": m["name"], "seed": m["seed"], "learning_rate": m["agent"]["learning_rate"],
+         "sequential": a, "population": c}
+        for m, a, c in zip(mlist, seq_sharpe, pop_sharpe, strict=True)]
+    (out / "sweep.json").write_text(json.dumps(result, indent=2))
+    (out / "sweep.md").write_text(sweep_markdown(result))
+    return result
+
+
+def _warm(_: int) -> None:
+    from rsc_policy.agent.sequential import train_sequential
+
+    train_sequential({"data": "sp500", "start": "2015-01-01", "end": "2015-06-30"},
+                     env_steps=40)
+
+
+def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[str, Any],
+                mlist: list[dict[str, Any]], env_steps: int, runners: int, envs: int,
+                fragment: int, seed: int) -> tuple[list[float], dict[str, Any]]:
+    from rsc_env import TradingEnv
+    from rsc_policy.common import start_ray
+    from rsc_policy.rllib.config import StrategyAgentConfig
+
+    started = start_ray(None)
+    try:
+        t0 = time.perf_counter()
+        cfg = (StrategyAgentConfig().environment(TradingEnv, env_config=train_cfg)
+               .training(**_rllib_names(base))
+               .population([{k: v for k, v in m.items()} for m in mlist])
+               .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs,
+                            rollout_fragment_length=fragment)
+               .reporting(min_sample_timesteps_per_iteration=max(1, runners) * envs * fragment)
+               .debugging(seed=seed))
+        algo = cfg.build_algo()
+        build_s = time.perf_counter() - t0
+        try:
+            t0 = time.perf_counter()
+            while algo.global_env_steps < env_steps:
+                algo.train()
+            wall = time.perf_counter() - t0
+            steps = algo.global_env_steps * len(mlist)
+            sharpe = [held_out_sharpe(p.act, val_cfg) for p in algo.member_policies()]
+            learn = algo.num_learning_steps
+        finally:
+            algo.stop()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    return sharpe, {"population_wall_s": wall, "population_build_s": build_s,
+                    "population_env_steps": steps, "population_learning_steps": learn,
+                    "population_env_steps_per_s": steps / wall}
+
+
+def _rllib_names(agent: dict[str, Any]) -> dict[str, Any]:
+    out = dict(agent)
+    if "learning_rate" in out:
+        out["lr"] = out.pop("learning_rate")
+    return out
+
+
+def sweep_markdown(r: dict[str, Any]) -> str:
+    """The report: the three ways, the FLOP limit, and the held-out figures."""
+    lim = r["flop_limit_env_steps_per_s"]
+    lines = [f"# rsc-bench sweep: {r['members']} members x {r['env_steps_per_member']:,} env "
+             f"steps, {r['cores']} cores", "",
+             "| way | agent env steps/s | vs (b) | share of the FLOP limit |",
+             "|---|---:|---:|---:|"]
+    b = r["per_core_env_steps_per_s"]
+    for key, label in (("sequential_env_steps_per_s", "(a) sequential, one after another"),
+                       ("per_core_env_steps_per_s", "(b) one sequential trainer per core"),
+                       ("population_env_steps_per_s",
+                        f"(c) one population, {r['runners']} runner(s) x "
+                        f"{r['envs_per_runner']} env copies")):
+        if key in r:
+            lines.append(f"| {label} | {r[key]:,.0f} | {r[key] / b:.2f}x | "
+                         f"{r[key] / lim:.0%} |")
+    lines += ["", f"FLOP limit: {lim:,.0f} agent env steps/s = {r['cores']} cores x "
+              f"{r['gemm_gflops_per_core']:.0f} GFLOP/s (the step's matrix products, stacked "
+              f"over members, timed here on one core) / {r['step_mflop']:.2f} MFLOP per "
+              "learning step (one learning step per env step; env and acting not counted).",
+              "", "| member | seed | lr | held-out Sharpe (a) | held-out Sharpe (c) |",
+              "|---|---:|---:|---:|---:|"]
+    for h in r["held_out_sharpe"]:
+        lines.append(f"| {h['member']} | {h['seed']} | {h['learning_rate']:g} | "
+                     f"{h['sequential']:.2f} | {h['population']:.2f} |")
+    lines += ["", "(a) and (c) train the same members with the same rule; (c) samples with "
+              "several env copies per member and slightly stale weights (throughput mode), so "
+              "its figures agree in distribution, not bit for bit (exact mode is bit-identical; "
+              "see `pytest -k parity`).", ""]
+    return "\n".join(lines)
