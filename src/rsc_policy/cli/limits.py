@@ -21,7 +21,7 @@ import numpy as np
 HIDDEN, BATCH = 64, 32
 
 
-def _median_us(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
+def median_us(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
     """Median over ``repeats`` of the mean time of ``n`` calls, in microseconds."""
     fn()
     times = []
@@ -57,7 +57,7 @@ def gemm_products(obs_dim: int, n_actions: int = 3) -> Callable[[], None]:
 
 def gemm_floor_us(obs_dim: int, n_actions: int = 3) -> float:
     """Time of :func:`gemm_products`: what no implementation of the step can beat."""
-    return _median_us(gemm_products(obs_dim, n_actions), 2000)
+    return median_us(gemm_products(obs_dim, n_actions), 2000)
 
 
 def measure_limits(env: Any, n_cores: int) -> dict[str, float]:
@@ -85,18 +85,18 @@ def measure_limits(env: Any, n_cores: int) -> dict[str, float]:
             if term or trunc:
                 env.reset()
 
-        env_us = _median_us(env_step, 2000)
+        env_us = median_us(env_step, 2000)
         q = build_qnet(obs_dim, n_actions, 0)
         weights = [p.detach().numpy() for p in q.parameters()]
         obs = rng.standard_normal((1, obs_dim)).astype(np.float32)
-        act_us = _median_us(lambda: greedy_actions(obs, *weights), 5000)
+        act_us = median_us(lambda: greedy_actions(obs, *weights), 5000)
         mem = ReplayMemory(2000, obs_dim, seed=0)
         mem.add_batch(rng.standard_normal((2000, obs_dim)).astype(np.float32),
                       rng.integers(0, n_actions, 2000), rng.standard_normal(2000),
                       rng.standard_normal((2000, obs_dim)).astype(np.float32),
                       rng.random(2000) < 0.01)
         upd = DQNUpdate(build_qnet(obs_dim, n_actions, 0), build_qnet(obs_dim, n_actions, 0))
-        learn_us = _median_us(lambda: upd(mem.sample(BATCH)), 1000)
+        learn_us = median_us(lambda: upd(mem.sample(BATCH)), 1000)
         floor_us = gemm_floor_us(obs_dim, n_actions)
     finally:
         torch.set_num_threads(threads)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rsc_policy.cli.limits import BATCH, HIDDEN, _median_us
+from rsc_policy.cli.limits import BATCH, HIDDEN, median_us
 
 LRS = (1e-3, 5e-4, 3e-4, 2e-4)
 
@@ -62,7 +62,7 @@ def gemm_gflops(obs_dim: int, members: int, n_actions: int = 3) -> float:
         dh1 = dh2 @ w2
         _ = dh1.T @ s
 
-    us = _median_us(products, 200)
+    us = median_us(products, 200)
     return step_flops(obs_dim, n_actions) * rows / BATCH / (us * 1e3)
 
 
