@@ -36,7 +36,7 @@ class EpisodeWriter:
     background thread. ``max_buffered``: episodes held while the database is unreachable;
     ``max_outage_s``: how long an outage is waited out before giving up."""
 
-    def __init__(self, logger: Any, *, max_buffered: int = 2000, max_outage_s: float = 600.0,
+    def __init__(self, logger: Any, *, max_buffered: int = 2000, max_outage_s: float = 120.0,
                  retry_every_s: float = 2.0, name: str = "rsc-db-writer") -> None:
         if max_buffered < 1:
             raise ValueError(f"max_buffered must be >= 1, got {max_buffered}")

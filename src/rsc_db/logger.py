@@ -233,6 +233,19 @@ class RunLogger:
         self._retrying(write, "closing the run")
         self.status = status
 
+    def finish_or_remember(self, status: str) -> bool:
+        """:meth:`finish`; if the database cannot be reached even after the retries, note the
+        status for the next RunLogger on this database (:func:`remember_status`) and log one
+        error line instead of raising. Returns whether the status was written."""
+        try:
+            self.finish(status)
+            return True
+        except DatabaseUnavailable as err:
+            remember_status(self.url, self.run_id, status)
+            log.error("could not mark run %s as %s (%s); the next RunLogger on this database "
+                      "marks it", self.run_id, status, err)
+            return False
+
     def heartbeat(self) -> None:
         """Refresh the run's ``last_seen`` (``rsc-db runs`` shows a run whose heartbeat stopped
         as ``stale``). At most one write per :data:`HEARTBEAT_EVERY_S`."""
@@ -285,19 +298,10 @@ class RunLogger:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            try:
-                self.finish("completed")
-            finally:
-                self.close()
-            return
-        status = "failed" if issubclass(exc_type, Exception) else "interrupted"
+        status = "completed" if exc_type is None else (
+            "failed" if issubclass(exc_type, Exception) else "interrupted")
         try:
-            self.finish(status)
-        except Exception as err:  # never hide the exception that ended the run
-            remember_status(self.url, self.run_id, status)
-            log.error("could not mark run %s as %s (%s); the next RunLogger on this database "
-                      "marks it", self.run_id, status, err)
+            self.finish_or_remember(status)  # never hides the exception that ended the run
         finally:
             self.close()
 

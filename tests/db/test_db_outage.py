@@ -230,3 +230,54 @@ def test_a_final_status_that_cannot_be_written_is_marked_by_the_next_start(pg_ur
         rows = dict(conn.execute(text("SELECT run_id, status FROM training_runs")).all())
     engine.dispose()
     assert rows == {"lost-status": "failed", "next-run": "completed"}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_outage_beyond_the_limit_stops_rsc_train_with_one_error_line(pg_url, proxy, tmp_path,
+                                                                     monkeypatch, ray_local,
+                                                                     capfd):
+    """The database never comes back (limit lowered to 3 s): rsc-train stops with one error
+    line and exit 2, no traceback; the run's status is noted and set by the next start."""
+    from typer.testing import CliRunner
+
+    import rsc_policy.rllib.algorithm as algorithm
+    from rsc_policy.cli.train import app
+
+    monkeypatch.setattr(algorithm, "_MAX_OUTAGE_S", 3.0)
+    url = proxy.url(pg_url)
+
+    def cut_after_first_episode() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                if _count(pg_url, "SELECT COUNT(*) FROM episodes") >= 1:
+                    proxy.cut()
+                    return
+            except Exception:  # tables not created yet
+                pass
+            time.sleep(0.2)  # polling the database
+
+    cutter = threading.Thread(target=cut_after_first_episode, daemon=True)
+    cutter.start()
+    result = CliRunner().invoke(app, [
+        "--start", "2010-01-01", "--end", "2014-12-31", "--val-start", "2015-01-01",
+        "--val-end", "2015-06-30", "--num-env-runners", "1", "--envs-per-runner", "2",
+        "--env-steps", "10000000", "--checkpoint-every", "0", "--db", url,
+        "--out", str(tmp_path / "run")], catch_exceptions=False)
+    cutter.join(timeout=5)
+    captured = capfd.readouterr()
+    everything = result.output + captured.out + captured.err
+    assert result.exit_code == 2, everything
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and "unreachable for" in errors[0], everything
+    assert "Traceback" not in everything
+    proxy.restore()
+    assert _count(pg_url, "SELECT status FROM training_runs") == "running"
+    with RunLogger(url, run_id="after-the-outage"):
+        pass
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT run_id, status FROM training_runs")).all())
+    engine.dispose()
+    assert sorted(rows.values()) == ["completed", "failed"], rows

@@ -3,6 +3,7 @@ report. Imported only once the command line has been validated."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -162,11 +163,14 @@ def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogge
     from rsc_policy.tracking import RunTracker
 
     tracker = RunTracker(run_dir)
+    from rsc_db.episode_writer import EpisodeWriter
+
+    writer = EpisodeWriter(logger)  # ordered, in the background, waits out an outage
 
     def on_end(info: dict[str, Any]) -> None:
         count["n"] += 1
         returns.append(float(info["total_reward"]))
-        logger.log_episode(f"{logger.run_id}-seq-{count['n']}", info)
+        writer.submit([(f"{logger.run_id}-seq-{count['n']}", info)])
         logger.heartbeat()
         tracker.log(count["n"] * int(info["total_steps"]), {
             "episode_return": info["total_reward"], "pnl": info["pnl"],
@@ -182,8 +186,16 @@ def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogge
             on_episode_end=on_end,
             **agent_params,
         )
+        writer.flush()
+    except BaseException:
+        with contextlib.suppress(Exception):  # Ctrl-C: what finished is still written
+            writer.flush(timeout=60)
+        raise
     finally:
-        tracker.close()
+        try:
+            writer.close(flush=False)
+        finally:
+            tracker.close()
     wall = time.perf_counter() - t0
     return {
         "policy": res.agent, "env_steps": res.env_steps, "wall_s": wall,

@@ -527,17 +527,25 @@ class StrategyAgentAlgo(Algorithm):
     def cleanup(self) -> None:
         """Flush the database; an algorithm-owned run ends ``completed`` only after a clean
         stop (``failed`` if training raised, ``interrupted`` on KeyboardInterrupt)."""
-        if self._db is not None:
-            try:
-                self.flush_database()
-                if self._db_owned:
-                    for logger in self._loggers:
-                        logger.finish(self._outcome)
-            finally:
-                self._db_writer.close(flush=False)
-                for logger in self._loggers:
-                    logger.close()
-        super().cleanup()
+        try:
+            if self._db is not None:
+                try:
+                    self.flush_database()
+                except BaseException:  # the database gave out: the run did not complete
+                    if self._outcome == "completed":
+                        self._outcome = "failed"
+                    raise
+                finally:
+                    try:
+                        if self._db_owned:  # written, or noted for the next start
+                            for logger in self._loggers:
+                                logger.finish_or_remember(self._outcome)
+                    finally:
+                        self._db_writer.close(flush=False)
+                        for logger in self._loggers:
+                            logger.close()
+        finally:
+            super().cleanup()  # the runners and learners stop whatever happened above
 
     # ---------------------------------------------------------------- checkpoints
     @override(Algorithm)
