@@ -72,7 +72,7 @@ def seq_vs_par(
 def sweep_cmd(
     members: int = typer.Option(16, help="population members K (seed i, lr from a grid)"),
     env_steps: int = typer.Option(5000, help="env steps per member"),
-    runners: int = typer.Option(0, help="env runners of the population (0: the driver's)"),
+    runners: int = typer.Option(1, help="env runners of the population (0: the driver's)"),
     envs_per_runner: int = typer.Option(4, help="env copies of each member per runner"),
     fragment: int = typer.Option(32, help="rollout fragment length (steps per env)"),
     data: str = typer.Option("sp500", help="OHLCV CSV path or bundled sample name"),

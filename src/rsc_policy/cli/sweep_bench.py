@@ -178,7 +178,9 @@ def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[s
                .population([{k: v for k, v in m.items()} for m in mlist])
                .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs,
                             rollout_fragment_length=fragment)
-               .reporting(min_sample_timesteps_per_iteration=max(1, runners) * envs * fragment)
+               # few RLlib iterations (each costs ~30 ms of bookkeeping)
+               .reporting(min_sample_timesteps_per_iteration=max(
+                   max(1, runners) * envs * fragment, env_steps // 4))
                .debugging(seed=seed))
         algo = cfg.build_algo()
         build_s = time.perf_counter() - t0

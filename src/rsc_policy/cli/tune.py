@@ -38,6 +38,10 @@ def tune(
              "max_drawdown, volatility", show_default="sharpe")] = None,
     env_copies: Annotated[int | None, typer.Option(
         min=1, help="env copies per member in a trial's population [space file or 1]")] = None,
+    engine: Annotated[str | None, typer.Option(
+        help="how a trial trains its population: rllib (StrategyAgentAlgo, a report per "
+             "episode) or loop (the plain population loop) [loop for --scheduler none, "
+             "else rllib]")] = None,
     max_concurrent: Annotated[int, typer.Option(min=1, help="trials at once (1 CPU each)")] = 2,
     scheduler: Annotated[str, typer.Option(help="asha, pbt or none (FIFO)")] = "asha",
     search: Annotated[str, typer.Option(help="random or optuna")] = "random",
@@ -108,7 +112,13 @@ def tune(
 
         sweep_id = f"sweep-{new_run_id()}"
         out = out or Path("runs") / sweep_id
-        settings = new_settings(space, opts.model_dump(), scheduler=scheduler, search=search,
+        if engine not in (None, "rllib", "loop"):
+            raise UserError(f"--engine must be rllib or loop, got {engine!r}")
+        if engine == "loop" and scheduler != "none":
+            raise UserError(f"--engine loop reports once per trial: use it with --scheduler "
+                            f"none (--scheduler {scheduler} needs a report per episode)")
+        settings = new_settings(space, {**opts.model_dump(), "engine": engine},
+                                scheduler=scheduler, search=search,
                                 max_concurrent=max_concurrent, search_seed=search_seed, db=db,
                                 sweep_id=sweep_id)
     from rsc_policy.tuning.sweep import run

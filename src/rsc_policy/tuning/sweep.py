@@ -65,6 +65,7 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
         "metric": opts["metric"], "mode": METRICS[opts["metric"]],
         "final_train": (day(before[0]), day(before[-1])), "test": (day(test[0]), day(test[1])),
         "env_copies": int(opts.get("env_copies", 1)), "fragment": POPULATION_FRAGMENT,
+        "engine": opts.get("engine") or "rllib",
     }
     return {**ctx, **sweep_constants(ctx)}
 
@@ -216,7 +217,7 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
     from rsc_db.engine import resolve_url
     from rsc_policy.common import make_run_dir, start_ray, stop_ray
 
-    ctx = build_context(space, settings)
+    ctx = build_context(space, {**settings, "engine": trial_engine(settings)})
     ctx["searched"] = space.searched
     created = make_run_dir(out, "--resume" if resume else "--out", allow_existing=resume)
     url = resolve_url(settings.get("db"), out)
@@ -270,6 +271,16 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
     return 0
 
 
+def trial_engine(settings: Mapping[str, Any]) -> str:
+    """``settings["engine"]`` if given; else ``"loop"`` for a FIFO sweep (nothing needs a
+    trial's rounds: the plain population loop, no RLlib env runner) and ``"rllib"`` (the
+    population on StrategyAgentAlgo, a report and checkpoint per round) for ASHA and PBT."""
+    given = settings.get("engine")
+    if given:
+        return str(given)
+    return "loop" if settings["scheduler"] == "none" else "rllib"
+
+
 def write_summary(out: Path, settings: Mapping[str, Any], rows: list[dict[str, Any]],
                   tuning_s: float, wall_s: float) -> dict[str, Any]:
     """``summary.json``: the sweep's training env steps (all trials, all members), the wall
@@ -279,7 +290,7 @@ def write_summary(out: Path, settings: Mapping[str, Any], rows: list[dict[str, A
     summary = {"sweep_id": settings["sweep_id"], "env_steps": steps, "wall_s": tuning_s,
                "env_steps_per_s": steps / max(tuning_s, 1e-9), "command_wall_s": wall_s,
                "trials": len(rows), "scheduler": settings["scheduler"],
-               "search": settings["search"]}
+               "search": settings["search"], "engine": trial_engine(settings)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -99,7 +99,9 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
             .population(trial_members(ctx))
             .env_runners(num_env_runners=0, num_envs_per_env_runner=ctx["env_copies"],
                          rollout_fragment_length=ctx["fragment"])
-            .reporting(min_sample_timesteps_per_iteration=ctx["env_copies"] * ctx["fragment"])
+            # one RLlib iteration per round (an iteration costs ~30 ms of RLlib bookkeeping)
+            .reporting(min_sample_timesteps_per_iteration=max(ctx["round_steps"],
+                                                              ctx["env_copies"] * ctx["fragment"]))
             .debugging(seed=0)
             .build_algo())
 
@@ -107,29 +109,65 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
 def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
     """The Tune function trainable (``tune.with_parameters(run_trial, ctx=...)``).
 
-    All (fold, seed) trainings of the trial run as one population on the RLlib algorithm.
-    Its time axis is the training episode: after each round (every member has taken one
-    more episode's worth of env steps on its fold, ``ctx["round_steps"]``), every member is
-    scored greedily on its fold's validation window and the trial reports the mean metric
-    over folds x seeds, with a checkpoint (the algorithm without its replay, and the rounds'
-    figures) from which a resumed or PBT-exploited trial continues.
+    All (fold, seed) trainings of the trial run as one population. Engine ``"rllib"``
+    (ASHA, PBT): :class:`StrategyAgentAlgo` in population mode; its time axis is the training
+    episode: after each round (every member has taken one more episode's worth of env steps
+    on its fold, ``ctx["round_steps"]``) every member is scored greedily on its fold's
+    validation window and the trial reports the mean metric over folds x seeds, with a
+    checkpoint (the algorithm without its replay, and the figures) from which a resumed or
+    PBT-exploited trial continues. Engine ``"loop"`` (FIFO, where no scheduler needs the
+    rounds): the same population through :func:`~rsc_policy.agent.population.train_population`
+    (no env runner: RLlib's ~1 ms per vector step is most of a small population's cost),
+    every member ``episodes`` whole episodes exactly as alone, one report at the end.
     """
     from ray import tune
 
     env, agent = split_config(config, ctx)
-    metric = ctx["metric"]
     state: dict[str, Any] = {"rounds": 0, "folds": [], "env_steps": 0, "train_s": 0.0,
                              "wall_s": 0.0}
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = json.loads((Path(d) / STATE_FILE).read_text())
+            if ctx["engine"] == "rllib" and state["rounds"] < ctx["episodes"]:
+                return _rllib_rounds(env, agent, ctx, state, Path(d) / "algo")
+    if state["rounds"] >= ctx["episodes"]:
+        return None
+    if ctx["engine"] == "loop":
+        return _loop_trial(env, agent, ctx, state)
+    return _rllib_rounds(env, agent, ctx, state, None)
+
+
+def _loop_trial(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, Any],
+                state: dict[str, Any]) -> None:
+    from ray import tune
+
+    from rsc_policy.agent.population import Member, train_population
+
+    t0 = time.perf_counter()
+    members = [Member(agent=agent, env=m["env"], seed=m["seed"], name=m["name"])
+               for m in ctx["members"]]
+    trained = train_population(env, members, episodes=ctx["episodes"])
+    state["env_steps"] += sum(r.env_steps for r in trained)
+    state["train_s"] += time.perf_counter() - t0
+    state["rounds"] = ctx["episodes"]
+    state["folds"] = _score(env, ctx, [r.agent.greedy for r in trained])
+    state["wall_s"] += time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / STATE_FILE).write_text(json.dumps(state))
+        tune.report(_result(state, ctx), checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _rllib_rounds(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, Any],
+                  state: dict[str, Any], restore: Path | None) -> None:
+    from ray import tune
+
     t_build = time.perf_counter()
     algo = build_population(env, agent, ctx)
     try:
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is not None:
-            with checkpoint.as_directory() as d:
-                state = json.loads((Path(d) / STATE_FILE).read_text())
-                algo.restore_from_path(str(Path(d) / "algo"))
+        if restore is not None:
+            algo.restore_from_path(str(restore))
         state["wall_s"] += time.perf_counter() - t_build
-        n_seeds = len(ctx["seeds"])
         for r in range(state["rounds"], ctx["episodes"]):
             t0 = time.perf_counter()
             before = algo.global_env_steps
@@ -137,43 +175,52 @@ def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
                 algo.train()
             state["env_steps"] += (algo.global_env_steps - before) * len(ctx["members"])
             state["train_s"] += time.perf_counter() - t0
-            folds = []
-            policies = algo.member_policies()
-            for k, (_, _, val_start, val_end) in enumerate(ctx["folds"]):
-                val_cfg = {**env, "start": val_start, "end": val_end}
-                bh = ctx["fold_buy_and_hold"][k] if env_shared(env, ctx) else None
-                runs = []
-                for j, seed in enumerate(ctx["seeds"]):
-                    fig, bh = score_window(policies[k * n_seeds + j].act, val_cfg, bh)
-                    runs.append({"seed": seed, metric: _finite(fig[metric]),
-                                 "total_return": fig["total_return"],
-                                 "trades": fig.get("trades"),
-                                 "buy_and_hold": _finite(bh[metric])})
-                folds.append({"fold": k, "val_start": val_start, "val_end": val_end,
-                              "runs": runs})
+            state["folds"] = _score(env, ctx, [p.act for p in algo.member_policies()])
             state["rounds"] = r + 1
-            state["folds"] = folds
             state["wall_s"] += time.perf_counter() - t0
-            values = [x[metric] for f in folds for x in f["runs"]]
-            score = float(np.nanmean([np.nan if v is None else v for v in values]))
-            result = {
-                "score": score if math.isfinite(score) else (-1e9 if ctx["mode"] == "max"
-                                                             else 1e9),
-                "buy_and_hold_score": float(np.nanmean([
-                    np.nan if f["runs"][0]["buy_and_hold"] is None
-                    else f["runs"][0]["buy_and_hold"] for f in folds])),
-                "folds_done": len(folds), "episodes_done": state["rounds"],
-                "env_steps": state["env_steps"], "train_time_s": state["train_s"],
-                "trial_time_s": state["wall_s"],
-                "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
-                "fold_metrics": json.dumps(folds),
-            }
             with tempfile.TemporaryDirectory() as d:
                 (Path(d) / STATE_FILE).write_text(json.dumps(state))
                 algo.save_to_path(str(Path(d) / "algo"))
-                tune.report(result, checkpoint=tune.Checkpoint.from_directory(d))
+                tune.report(_result(state, ctx), checkpoint=tune.Checkpoint.from_directory(d))
     finally:
         algo.stop()
+
+
+def _score(env: Mapping[str, Any], ctx: Mapping[str, Any], acts: list[Any]
+           ) -> list[dict[str, Any]]:
+    """Each member's greedy figures on its fold's validation window (member order: fold-major,
+    then seed), grouped by fold."""
+    metric, n_seeds = ctx["metric"], len(ctx["seeds"])
+    folds = []
+    for k, (_, _, val_start, val_end) in enumerate(ctx["folds"]):
+        val_cfg = {**env, "start": val_start, "end": val_end}
+        bh = ctx["fold_buy_and_hold"][k] if env_shared(env, ctx) else None
+        runs = []
+        for j, seed in enumerate(ctx["seeds"]):
+            fig, bh = score_window(acts[k * n_seeds + j], val_cfg, bh)
+            runs.append({"seed": seed, metric: _finite(fig[metric]),
+                         "total_return": fig["total_return"], "trades": fig.get("trades"),
+                         "buy_and_hold": _finite(bh[metric])})
+        folds.append({"fold": k, "val_start": val_start, "val_end": val_end, "runs": runs})
+    return folds
+
+
+def _result(state: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """What the trial reports to Tune after a round."""
+    metric, folds = ctx["metric"], state["folds"]
+    values = [x[metric] for f in folds for x in f["runs"]]
+    score = float(np.nanmean([np.nan if v is None else v for v in values]))
+    return {
+        "score": score if math.isfinite(score) else (-1e9 if ctx["mode"] == "max" else 1e9),
+        "buy_and_hold_score": float(np.nanmean([
+            np.nan if f["runs"][0]["buy_and_hold"] is None else f["runs"][0]["buy_and_hold"]
+            for f in folds])),
+        "folds_done": len(folds), "episodes_done": state["rounds"],
+        "env_steps": state["env_steps"], "train_time_s": state["train_s"],
+        "trial_time_s": state["wall_s"],
+        "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
+        "fold_metrics": json.dumps(folds),
+    }
 
 
 def env_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
