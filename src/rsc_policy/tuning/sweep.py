@@ -320,6 +320,9 @@ def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any]
             tune_config=tune.TuneConfig(
                 metric="score", mode=ctx["mode"], num_samples=settings["samples"],
                 max_concurrent_trials=settings["max_concurrent"],
+                # one process per concurrent trial for the whole sweep: imports and compiled
+                # kernels load once, not per trial
+                reuse_actors=True,
                 scheduler=_scheduler(settings["scheduler"], space, ctx["episodes"]),
                 search_alg=_search(settings["search"], settings["search_seed"],
                                    settings["max_concurrent"])),
