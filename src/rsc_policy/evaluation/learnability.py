@@ -105,6 +105,14 @@ def collapse(action_counts: Sequence[int], entries: int) -> str | None:
     return None
 
 
+def episode_collapse(episode_log: Mapping[str, Any]) -> tuple[list[int], int, str | None]:
+    """Action counts, position entries and :func:`collapse` of a TradingEnv ``episode_log``."""
+    counts = np.bincount(np.asarray(episode_log["action"], dtype=np.int64), minlength=3)
+    entries = sum(1 for op in episode_log.get("operations", [])
+                  if str(op[1]).startswith("ENTRY"))
+    return counts.tolist(), entries, collapse(counts.tolist(), entries)
+
+
 @dataclass
 class SeriesVerdict:
     """The judgement of one series over its seeds."""
@@ -192,19 +200,10 @@ def held_out(act: Callable[[np.ndarray, int], int], env_config: dict[str, Any]
     from rsc_env import TradingEnv
 
     env = TradingEnv(env_config)
-    counts = [0, 0, 0]
-
-    def counted(obs: np.ndarray, step: int) -> int:
-        a = int(act(obs, step))
-        counts[a] += 1
-        return a
-
-    info = run_policy(counted, env)
+    info = run_policy(act, env)
     figures = episode_performance(info, env.unwrapped.market.dates[0])
-    entries = sum(1 for op in info["episode_log"].get("operations", [])
-                  if str(op[1]).startswith("ENTRY"))
-    return {**figures, "actions": counts, "entries": entries,
-            "collapse": collapse(counts, entries)}
+    counts, entries, why = episode_collapse(info["episode_log"])
+    return {**figures, "actions": counts, "entries": entries, "collapse": why}
 
 
 def oracle_act(positions: np.ndarray) -> Callable[[np.ndarray, int], int]:
@@ -251,8 +250,9 @@ def run_check(plan: CheckPlan, *, progress: Callable[[str], None] | None = None
                         "oracle_sharpe": oracle["sharpe"], "actions": agent["actions"],
                         "entries": agent["entries"], "collapse": agent["collapse"]})
         if progress is not None:
+            note = f"  collapsed: {agent['collapse']}" if agent["collapse"] else ""
             progress(f"{name} seed {seed}: Sharpe {agent['sharpe']:+.2f} (oracle "
-                     f"{oracle['sharpe']:.2f}){'  ' + agent['collapse'] if agent['collapse'] else ''}")
+                     f"{oracle['sharpe']:.2f}){note}")
     verdicts = [by_series[n].to_dict() for n in plan.series]
     return {"series": verdicts, "passed": all(v["passed"] for v in verdicts),
             "members": members, "wall_s": time.perf_counter() - t0}
