@@ -99,3 +99,15 @@ def test_cli_user_error_and_json(tmp_path, monkeypatch) -> None:
     assert sine["collapsed"] == {"0": "no trade", "1": "no trade"} and not sine["passed"]
     assert null["null"] and null["passed"] and not data["passed"]
     assert data["settings"]["preset"] == "team"
+
+
+def test_rsc_train_report_names_a_collapsed_policy() -> None:
+    from rsc_policy.cli.report import collapse_line
+
+    never = {"action": np.zeros(50, dtype=np.int8), "operations": []}
+    why, line = collapse_line(never)
+    assert why == "no trade" and "**collapsed policy (no trade)**" in line
+    mixed = {"action": np.array([1, 0, 2, 0], dtype=np.int8),
+             "operations": [(0, "ENTRY_LONG", 1, 1.0), (1, "EXIT_LONG", -1, 1.0),
+                            (2, "ENTRY_SHORT", -1, 1.0), (3, "EXIT_SHORT", 1, 1.0)]}
+    assert collapse_line(mixed) == (None, "- policy: actions flat/long/short 2/1/1, 2 entries")

@@ -19,7 +19,7 @@ from rsc_db.cli_errors import UserError
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
 from rsc_policy.cli.common import load_periods, start_ray
-from rsc_policy.cli.report import plot_equity, plot_throughput, plot_training
+from rsc_policy.cli.report import collapse_line, plot_equity, plot_throughput, plot_training
 from rsc_policy.cli.settings import TrainSettings
 from rsc_policy.evaluation.episode import greedy_act
 
@@ -372,6 +372,8 @@ def _evaluate_and_report(
     rate = trained["env_steps"] / trained["wall_s"]
     evaluation = {k: v for k, v in result.items()
                   if k not in ("agent_info", "buy_and_hold_curve")}
+    collapsed, collapse_md = collapse_line(result["agent_info"]["episode_log"])
+    evaluation["collapse"] = collapsed
     summary = {
         "run_id": run_id, "env_steps": trained["env_steps"], "wall_s": trained["wall_s"],
         "env_steps_per_s": rate, "learning_steps": trained["learning_steps"],
@@ -390,11 +392,13 @@ def _evaluate_and_report(
         f"{trained['learning_steps']:,} learning steps in {trained['wall_s']:.1f} s: "
         f"**{rate:,.0f} env steps/s** ({'step' if log_steps else 'episode'} logging included)",
         f"- {how}; seed {settings.seed}", "",
-        "## Held-out evaluation (greedy policy)", "", table, "",
+        "## Held-out evaluation (greedy policy)", "", collapse_md, "", table, "",
         "![equity](equity.png)", "", "## Training", "", "![training](training.png)", "",
         "![throughput](throughput.png)", "",
     ]  # fmt: skip
     (run_dir / "report.md").write_text("\n".join(report))
     console.print(table, markup=False, highlight=False, soft_wrap=True)
+    if collapsed:
+        console.print(f"collapsed: the greedy held-out policy {collapsed!r} (no trading rule)")
     console.print(f"{rate:,.0f} env steps/s; report: {run_dir / 'report.md'}")
     return summary
