@@ -40,7 +40,8 @@ def _plain(value: Any) -> Any:
 def score_window(act: Any, env_config: Mapping[str, Any]) -> tuple[dict[str, float],
                                                                    dict[str, float]]:
     """Figures of the greedy ``act(obs)`` and of buy-and-hold on the period of ``env_config``
-    (the same figures as :func:`rsc_policy.evaluation.benchmarks.compare`, no random draws)."""
+    (the same figures as :func:`rsc_policy.evaluation.benchmarks.compare`, no random draws);
+    the agent's also hold ``collapse``: None, ``"no trade"`` or ``"constant <action>"``."""
     import pandas as pd
 
     from rsc_env import TradingEnv
@@ -51,7 +52,10 @@ def score_window(act: Any, env_config: Mapping[str, Any]) -> tuple[dict[str, flo
     market, params = env.unwrapped.market, env.unwrapped.params
     dates = pd.DatetimeIndex(market.dates)
     info = run_policy(lambda obs, _t: act(obs), env)
-    agent = episode_performance(info, dates[0])
+    agent: dict[str, Any] = dict(episode_performance(info, dates[0]))
+    from rsc_policy.evaluation.learnability import episode_collapse
+
+    agent["collapse"] = episode_collapse(info["episode_log"])[2]
     bh = buy_and_hold(np.asarray(market.close), dates, float(params.initial_balance),
                       float(params.transaction_fee_percent))
     return agent, bh
@@ -87,7 +91,7 @@ def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
             state["train_s"] += res.wall_time_s
             runs.append({"seed": seed, metric: _finite(fig[metric]),
                          "total_return": fig["total_return"], "env_steps": res.env_steps,
-                         "buy_and_hold": _finite(bh[metric])})
+                         "buy_and_hold": _finite(bh[metric]), "collapse": fig["collapse"]})
         state["wall_s"] += time.perf_counter() - t0
         state["folds"].append({"fold": k, "val_start": val_start, "val_end": val_end,
                                "runs": runs})
@@ -100,6 +104,8 @@ def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
             "buy_and_hold_score": float(np.nanmean([np.nan if v is None else v
                                                     for v in bh_values])),
             "folds_done": len(state["folds"]), "env_steps": state["env_steps"],
+            "collapsed_runs": sum(r.get("collapse") is not None for f in state["folds"]
+                                  for r in f["runs"]),
             "train_time_s": state["train_s"], "trial_time_s": state["wall_s"],
             "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
             "fold_metrics": json.dumps(state["folds"]),
