@@ -71,7 +71,7 @@ def learnability(
                                        "drawn with s, the agent seeded with s)")] = 5,
     env_steps: Annotated[int, typer.Option(min=1, help="training env steps per seed")] =
         CHECK_ENV_STEPS,
-    train_bars: Annotated[int, typer.Option(min=50, help="training bars")] = 1000,
+    train_bars: Annotated[int, typer.Option(min=50, help="training bars")] = 3000,
     val_bars: Annotated[int, typer.Option(min=20, help="held-out bars after them")] = 500,
     min_fraction: Annotated[float, typer.Option(
         help="pass: mean held-out Sharpe >= this fraction of the oracle's")] = 0.5,

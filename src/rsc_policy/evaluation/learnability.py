@@ -171,7 +171,7 @@ class CheckPlan:
 
     series: tuple[str, ...] = DEFAULT_SERIES
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    train_bars: int = 1000
+    train_bars: int = 3000
     val_bars: int = 500
     env_steps: int | None = 20_000
     episodes: int | None = None
