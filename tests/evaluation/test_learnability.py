@@ -111,3 +111,21 @@ def test_rsc_train_report_names_a_collapsed_policy() -> None:
              "operations": [(0, "ENTRY_LONG", 1, 1.0), (1, "EXIT_LONG", -1, 1.0),
                             (2, "ENTRY_SHORT", -1, 1.0), (3, "EXIT_SHORT", 1, 1.0)]}
     assert collapse_line(mixed) == (None, "- policy: actions flat/long/short 2/1/1, 2 entries")
+
+
+def test_recommended_preset_learns_a_sine_and_the_team_rule_does_not() -> None:
+    """Small scale (400 training bars, 10,000 env steps, one seed): ~10 s per preset."""
+    from rsc_policy.cli.settings import load_settings
+
+    def check(preset: str) -> dict:
+        s = load_settings(None, {"preset": preset, "env_steps": 10_000})
+        plan = lc.CheckPlan(series=("sine",), seeds=(0,), train_bars=400, val_bars=200,
+                            env_steps=10_000, env_params=s.env.model_dump(),
+                            agent_params=s.agent.model_dump(exclude={"updates_per_step"}))
+        return lc.run_check(plan)["series"][0]
+
+    rec = check("recommended")
+    assert rec["passed"] and not rec["collapsed"], rec
+    assert rec["agent_sharpe_mean"] >= 0.5 * rec["oracle_sharpe_mean"]
+    team = check("team")
+    assert team["agent_sharpe_mean"] < 0.25 * team["oracle_sharpe_mean"], team
