@@ -58,8 +58,10 @@ class MemberResult:
     wall_s: float
 
 
-def train_members(jobs: Sequence[Job]) -> list[MemberResult]:
-    """Train every job; results in the order of ``jobs``.
+def train_members(jobs: Sequence[Job], on_done: Callable[[MemberResult], None] | None = None
+                  ) -> list[MemberResult]:
+    """Train every job; results in the order of ``jobs`` (``on_done`` hears each one as it
+    finishes).
 
     Today: the sequential trainer, one job after another. This is the one function a
     population engine replaces (the same jobs in, the same results out).
@@ -73,6 +75,8 @@ def train_members(jobs: Sequence[Job]) -> list[MemberResult]:
                                seed=job.seed, **job.agent_params)
         results.append(MemberResult(job, res.agent.greedy, res.env_steps,
                                     time.perf_counter() - t0))
+        if on_done is not None:
+            on_done(results[-1])
     return results
 
 
@@ -229,7 +233,12 @@ def run_check(plan: CheckPlan, *, progress: Callable[[str], None] | None = None
             jobs.append(Job(name, seed, {"df": train, **plan.env_params},
                             dict(plan.agent_params), plan.env_steps, plan.episodes))
             tails.append((val, data.oracle.reindex(val.index).to_numpy()))
-    results = train_members(jobs)
+    def trained(r: MemberResult) -> None:
+        if progress is not None:
+            progress(f"trained {r.job.series} seed {r.job.seed}: {r.env_steps:,} env steps in "
+                     f"{r.wall_s:.0f} s")
+
+    results = train_members(jobs, on_done=trained)
     by_series: dict[str, SeriesVerdict] = {}
     members = []
     for res, (val, positions) in zip(results, tails, strict=True):
