@@ -60,3 +60,21 @@ def test_strategy_agent_config_preset() -> None:
     with pytest.raises(ValueError, match="unknown preset"):
         StrategyAgentConfig().preset("nope")
     assert set(PRESETS) == {"team", "recommended"}
+
+
+def test_walk_forward_takes_a_preset(tmp_path) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from rsc_policy.cli.bench import app
+
+    data = str(Path(__file__).resolve().parents[1] / "data" / "googl_daily_2009_2018.csv")
+    args = ["walk-forward", "--data", data, "--train-years", "1", "--validation-years", "1",
+            "--step-years", "10", "--test-years", "1", "--seeds", "0", "--episodes", "1",
+            "--out", str(tmp_path)]
+    bad = CliRunner().invoke(app, [*args, "--preset", "magic"])
+    assert bad.exit_code == 2 and "unknown preset 'magic'" in bad.output
+    ok = CliRunner().invoke(app, [*args, "--preset", "recommended"])
+    assert ok.exit_code == 0, ok.output
+    assert "preset recommended" in (tmp_path / "walkforward.md").read_text()
