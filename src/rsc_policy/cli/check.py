@@ -99,11 +99,13 @@ def learnability(
     edge is significant (it must not be). Exit 0 if every series passes, 3 otherwise."""
     from rsc_policy.cli.settings import load_settings
 
-    overrides: dict[str, Any] = {
-        **parse_sets(set_ or []), "preset": preset, "env_steps": env_steps,
-        "learning_rate": lr, "gamma": gamma, "epsilon_schedule": epsilon_schedule,
-        "double_q": double_q, "td_error_loss_fn": td_error_loss_fn,
-        "trade_penalty_mode": trade_penalty_mode, "observe_position": observe_position}
+    flags = {"preset": preset, "learning_rate": lr, "gamma": gamma,
+             "epsilon_schedule": epsilon_schedule, "double_q": double_q,
+             "td_error_loss_fn": td_error_loss_fn, "trade_penalty_mode": trade_penalty_mode,
+             "observe_position": observe_position}
+    overrides: dict[str, Any] = {**parse_sets(set_ or []),
+                                 **{k: v for k, v in flags.items() if v is not None},
+                                 "env_steps": env_steps}
     settings = load_settings(config, overrides)
     names = _series(series)
     from rsc_policy.evaluation.learnability import CheckPlan, run_check, table

@@ -233,6 +233,7 @@ def run_check(plan: CheckPlan, *, progress: Callable[[str], None] | None = None
             jobs.append(Job(name, seed, {"df": train, **plan.env_params},
                             dict(plan.agent_params), plan.env_steps, plan.episodes))
             tails.append((val, data.oracle.reindex(val.index).to_numpy()))
+
     def trained(r: MemberResult) -> None:
         if progress is not None:
             progress(f"trained {r.job.series} seed {r.job.seed}: {r.env_steps:,} env steps in "
@@ -242,7 +243,7 @@ def run_check(plan: CheckPlan, *, progress: Callable[[str], None] | None = None
     by_series: dict[str, SeriesVerdict] = {}
     members = []
     for res, (val, positions) in zip(results, tails, strict=True):
-        cfg = {"df": val, **plan.env_params}
+        cfg = {"df": val, **plan.env_params, "record_episode": True}  # the figures need the log
         agent = held_out(lambda obs, _k, a=res.act: a(obs), cfg)
         oracle = held_out(oracle_act(positions), cfg)
         name, seed = res.job.series, res.job.seed
