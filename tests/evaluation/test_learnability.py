@@ -129,3 +129,15 @@ def test_recommended_preset_learns_a_sine_and_the_team_rule_does_not() -> None:
     assert rec["agent_sharpe_mean"] >= 0.5 * rec["oracle_sharpe_mean"]
     team = check("team")
     assert team["agent_sharpe_mean"] < 0.25 * team["oracle_sharpe_mean"], team
+
+
+def test_rsc_tune_trials_score_collapse() -> None:
+    from rsc_env.params import TEAM_TRAINING_PARAMS
+    from rsc_policy.tuning.trial import score_window
+
+    _data, _train, val = lc.periods("sine", 1, 60, 80)
+    cfg = {"df": val, **TEAM_TRAINING_PARAMS, "initial_balance": 100_000.0}
+    flat, _ = score_window(lambda _obs: 0, cfg)
+    assert flat["collapse"] == "no trade"
+    long, _ = score_window(lambda _obs: 1, cfg)
+    assert long["collapse"] == "constant long"
