@@ -123,6 +123,10 @@ def test_two_trial_sweep_logs_both_trials_and_writes_the_report(ray_local, tiny,
     assert f"Beats buy-and-hold's Sharpe on the test period (2017-01-03 to 2018-12-31): " \
            f"{answer}." in report
     assert all(tid in report for tid in trials["trial_id"])
+    # every run of every fold says whether its greedy policy collapsed
+    assert "| collapsed runs |" in report
+    assert all("collapse" in r for t in trials.itertuples() for f in t.fold_metrics
+               for r in f["runs"])
     assert (out / "params.png").stat().st_size > 0 and (out / "test_equity.png").exists()
     # tracking: every trial result as a JSON line, and TensorBoard events per trial
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
