@@ -62,7 +62,7 @@ def test_strategy_agent_config_preset() -> None:
     assert set(PRESETS) == {"team", "recommended"}
 
 
-def test_walk_forward_takes_a_preset(tmp_path) -> None:
+def test_walk_forward_takes_a_preset_and_a_fee(tmp_path) -> None:
     from pathlib import Path
 
     from typer.testing import CliRunner
@@ -75,6 +75,6 @@ def test_walk_forward_takes_a_preset(tmp_path) -> None:
             "--out", str(tmp_path)]
     bad = CliRunner().invoke(app, [*args, "--preset", "magic"])
     assert bad.exit_code == 2 and "unknown preset 'magic'" in bad.output
-    ok = CliRunner().invoke(app, [*args, "--preset", "recommended"])
+    ok = CliRunner().invoke(app, [*args, "--preset", "recommended", "--fee-percent", "0.1"])
     assert ok.exit_code == 0, ok.output
-    assert "preset recommended" in (tmp_path / "walkforward.md").read_text()
+    assert "preset recommended, fee 10 bp" in (tmp_path / "walkforward.md").read_text()

@@ -80,6 +80,8 @@ def walk_forward_cmd(
     metric: str = typer.Option("sharpe", help="figure the verdict compares"),
     preset: str = typer.Option("team", help="settings preset (rsc_policy.presets): team | "
                                "recommended"),
+    fee_percent: float = typer.Option(None, help="transaction fee in percent (0.1 = 10 bp) "
+                                      "[the preset's: 0.001]"),
     out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
 ) -> None:
     """Walk-forward validation of the sequential trainer with rsc-train's settings (the
@@ -96,7 +98,7 @@ def walk_forward_cmd(
         seed_list = [int(x) for x in seeds.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--seeds {seeds!r}: give comma-separated integers") from None
-    chosen = load_settings(None, {"preset": preset})
+    chosen = load_settings(None, {"preset": preset, "transaction_fee_percent": fee_percent})
     agent = chosen.agent.model_dump(exclude={"updates_per_step"})
 
     def train(cfg: dict, seed: int):
@@ -123,8 +125,9 @@ def walk_forward_cmd(
     table = markdown_table({f"fold {r['fold']} seed {r['seed']}": r
                             for r in result["table"].to_dict("records")}, columns).replace(
         "| policy |", "| run |", 1)
-    text = "\n".join([f"# walk-forward: `{data}`, preset {preset}, {episodes} episodes per fold "
-                      "and seed", "",
+    fee_bp = chosen.env.transaction_fee_percent * 100
+    text = "\n".join([f"# walk-forward: `{data}`, preset {preset}, fee {fee_bp:g} bp, "
+                      f"{episodes} episodes per fold and seed", "",
                       table, "", verdict_text(result["verdict"]), ""])
     (out / "walkforward.md").write_text(text)
     (out / "walkforward.json").write_text(json.dumps(
