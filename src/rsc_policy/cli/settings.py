@@ -116,6 +116,9 @@ class TrainSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSettings:
+        from rsc_policy.presets import preset
+
+        preset(self.preset)  # a known name
         for name in ("start", "end", "val_start", "val_end"):
             _date(getattr(self, name), name)
         for first, last in (("start", "end"), ("val_start", "val_end")):
