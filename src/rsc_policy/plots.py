@@ -115,3 +115,16 @@ def plot_bars(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def collapse_line(episode_log: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The collapse verdict of a greedy episode (``None``, ``"no trade"`` or ``"constant
+    <action>"``, :func:`rsc_policy.evaluation.learnability.collapse`) and the report's line."""
+    from rsc_policy.evaluation.learnability import episode_collapse
+
+    counts, entries, why = episode_collapse(episode_log)
+    mix = f"actions flat/long/short {counts[0]}/{counts[1]}/{counts[2]}, {entries} entries"
+    if why is None:
+        return None, f"- policy: {mix}"
+    return why, (f"- **collapsed policy ({why})**: {mix}; the agent learned no trading rule "
+                 "(see `rsc-check learnability` and `--preset recommended`)")

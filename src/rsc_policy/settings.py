@@ -108,6 +108,7 @@ class TrainSettings(BaseModel):
     envs_per_runner: int = Field(8, ge=1, description="environments per env runner")
     rollout_fragment_length: int = Field(64, ge=1, description="steps per env per request")
     seed: int = Field(0, ge=0, description="random seed")
+    preset: str = Field("team", description="named defaults (rsc_policy.presets)")
     checkpoint_every: int = Field(10, ge=0, description="training iterations between "
                                   "checkpoints (0: only the final one)")
     env: EnvSettings = Field(default_factory=EnvSettings)  # type: ignore[valid-type]
@@ -115,6 +116,9 @@ class TrainSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSettings:
+        from rsc_policy.presets import preset
+
+        preset(self.preset)  # a known name
         for name in ("start", "end", "val_start", "val_end"):
             _date(getattr(self, name), name)
         for first, last in (("start", "end"), ("val_start", "val_end")):
@@ -164,8 +168,10 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> TrainSettings
     """
     merged: dict[str, Any] = {"env": {}, "agent": {}}
     origin: dict[str, str] = {}  # setting -> where its value came from
+    values = read_settings_file(path) if path is not None else {}
+    _apply_preset(merged, overrides.get("preset") or values.get("preset"), origin)
     if path is not None:
-        _route(merged, read_settings_file(path), f"config file {path}", origin)
+        _route(merged, values, f"config file {path}", origin)
     _route(merged, {k: v for k, v in overrides.items() if v is not None}, "command line",
            origin)
     try:
@@ -176,6 +182,19 @@ def load_settings(path: Path | None, overrides: dict[str, Any]) -> TrainSettings
 
 
 FLAGS = {"learning_rate": "--lr"}
+
+
+def _apply_preset(merged: dict[str, Any], name: Any, origin: dict[str, str]) -> None:
+    """A preset's values first (rsc_policy.presets): the file and the flags override them."""
+    from rsc_policy.presets import DEFAULT_PRESET, preset
+
+    name = DEFAULT_PRESET if name is None else name
+    try:
+        chosen = preset(name) if isinstance(name, str) else preset(repr(name))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    _route(merged, {"env": dict(chosen.env), "agent": dict(chosen.agent)}, f"preset {name}",
+           origin)
 
 
 def _describe(exc: ValidationError, origin: dict[str, str], fallback: str) -> str:

@@ -124,6 +124,10 @@ def test_two_trial_sweep_logs_both_trials_and_writes_the_report(ray_local, tiny,
     assert f"Beats buy-and-hold's Sharpe on the test period (2017-01-03 to 2018-12-31): " \
            f"{answer}." in report
     assert all(tid in report for tid in trials["trial_id"])
+    # every run of every fold says whether its greedy policy collapsed
+    assert "| collapsed runs |" in report
+    assert all("collapse" in r for t in trials.itertuples() for f in t.fold_metrics
+               for r in f["runs"])
     assert (out / "params.png").stat().st_size > 0 and (out / "test_equity.png").exists()
     # tracking: every trial result as a JSON line, and TensorBoard events per trial
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -195,3 +199,17 @@ def test_optuna_search_and_pbt_run_a_sweep_to_its_verdict(ray_local, tiny, tmp_p
     assert sweep["status"] == "completed" and sweep["settings"][flags[0][2:]] == flags[1]
     assert len(trials) == 2 and trials["status"].isin(["completed", "stopped"]).all()
     assert sweep["verdict"]["best_trial_id"] in set(trials["trial_id"])
+
+
+def test_the_example_space_searches_the_learnability_options():
+    from rsc_policy.tuning.space import load_space
+
+    space = load_space(None)
+    wanted = {"trade_penalty_mode": "env", "observe_position": "env", "double_q": "agent",
+              "td_error_loss_fn": "agent", "epsilon_schedule": "agent",
+              "position_sizing_method": "env", "risk_fraction": "env"}
+    for name, group in wanted.items():
+        p = space.params[name]
+        assert p.group == group and p.kind != "fixed", name
+    assert set(space.params["trade_penalty_mode"].choices) == {"cumulative", "per_trade"}
+    assert set(space.params["observe_position"].choices) == {False, True}

@@ -118,27 +118,34 @@ def walk_forward_cmd(
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds per fold"),
     episodes: int = typer.Option(10, help="training episodes per fold and seed"),
     metric: str = typer.Option("sharpe", help="figure the verdict compares"),
+    preset: str = typer.Option("team", help="settings preset (rsc_policy.presets): team | "
+                               "recommended"),
+    fee_percent: float = typer.Option(None, help="transaction fee in percent (0.1 = 10 bp) "
+                                      "[the preset's: 0.001]"),
     out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
 ) -> None:
-    """Walk-forward validation of the sequential trainer with the team's settings: a table
-    per fold x seed and a verdict against buy-and-hold with a bootstrap interval."""
+    """Walk-forward validation of the sequential trainer with rsc-train's settings (the
+    team's, or a ``--preset``): a table per fold x seed and a verdict against buy-and-hold
+    with a bootstrap interval."""
     import json
 
     from rsc_cli.errors import UserError
     from rsc_policy.agent.sequential import train_sequential
     from rsc_policy.evaluation.walkforward import verdict_text, walk_forward
-    from rsc_policy.settings import AGENT_DEFAULTS, ENV_DEFAULTS
+    from rsc_policy.settings import load_settings
 
     try:
         seed_list = [int(x) for x in seeds.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--seeds {seeds!r}: give comma-separated integers") from None
-    agent = {k: v for k, v in AGENT_DEFAULTS.items() if k != "updates_per_step"}
+    chosen = load_settings(None, {"preset": preset, "transaction_fee_percent": fee_percent})
+    agent = chosen.agent.model_dump(exclude={"updates_per_step"})
 
     def train(cfg: dict, seed: int):
         return train_sequential(cfg, episodes=episodes, seed=seed, **agent).agent
 
-    env = {"data": data, **ENV_DEFAULTS, **({"date_format": date_format} if date_format else {})}
+    env = {"data": data, **chosen.env.model_dump(),
+           **({"date_format": date_format} if date_format else {})}
     try:
         result = walk_forward(env, train, seeds=seed_list, metric=metric,
                               train_years=train_years, validation_years=validation_years,
@@ -158,7 +165,9 @@ def walk_forward_cmd(
     table = markdown_table({f"fold {r['fold']} seed {r['seed']}": r
                             for r in result["table"].to_dict("records")}, columns).replace(
         "| policy |", "| run |", 1)
-    text = "\n".join([f"# walk-forward: `{data}`, {episodes} episodes per fold and seed", "",
+    fee_bp = chosen.env.transaction_fee_percent * 100
+    text = "\n".join([f"# walk-forward: `{data}`, preset {preset}, fee {fee_bp:g} bp, "
+                      f"{episodes} episodes per fold and seed", "",
                       table, "", verdict_text(result["verdict"]), ""])
     (out / "walkforward.md").write_text(text)
     (out / "walkforward.json").write_text(json.dumps(

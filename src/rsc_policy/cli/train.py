@@ -14,6 +14,7 @@ import typer
 
 from rsc_cli.errors import UserError, cli_errors, version_callback
 from rsc_policy.cli import USER_ERRORS
+from rsc_policy.presets import describe as describe_presets
 from rsc_policy.settings import default, load_settings
 
 DIST = "reinforce-strategy-creator"
@@ -46,6 +47,8 @@ def train(
     envs_per_runner: Annotated[int | None, _opt("envs_per_runner", "environments per env "
                                                 "runner")] = None,
     seed: Annotated[int | None, _opt("seed", "random seed")] = None,
+    preset: Annotated[str | None, _opt("preset", "named defaults, overridden by the settings "
+                                       f"file and the flags: {describe_presets()}")] = None,
     lr: Annotated[float | None, _opt("learning_rate", "learning rate", "--lr")] = None,
     gamma: Annotated[float | None, _opt("gamma", "discount factor")] = None,
     epsilon: Annotated[float | None, _opt("epsilon", "initial exploration rate")] = None,
@@ -94,6 +97,7 @@ def train(
         "val_start": val_start, "val_end": val_end, "episodes": episodes,
         "env_steps": env_steps, "num_env_runners": num_env_runners,
         "envs_per_runner": envs_per_runner, "seed": seed, "checkpoint_every": checkpoint_every,
+        "preset": preset,
         "learning_rate": lr, "gamma": gamma, "epsilon": epsilon,
         "epsilon_decay": epsilon_decay, "epsilon_min": epsilon_min,
         "memory_size": memory_size, "batch_size": batch_size,

@@ -27,7 +27,7 @@ from rsc_policy.common import (
     stop_ray,
 )
 from rsc_policy.evaluation.episode import greedy_act
-from rsc_policy.plots import plot_equity, plot_throughput, plot_training
+from rsc_policy.plots import collapse_line, plot_equity, plot_throughput, plot_training
 from rsc_policy.settings import TrainSettings
 
 console = Console()
@@ -400,6 +400,8 @@ def _evaluate_and_report(
     rate = trained["env_steps"] / trained["wall_s"]
     evaluation = {k: v for k, v in result.items()
                   if k not in ("agent_info", "buy_and_hold_curve")}
+    collapsed, collapse_md = collapse_line(result["agent_info"]["episode_log"])
+    evaluation["collapse"] = collapsed
     summary = {
         "run_id": run_id, "env_steps": trained["env_steps"], "wall_s": trained["wall_s"],
         "env_steps_per_s": rate, "learning_steps": trained["learning_steps"],
@@ -420,12 +422,14 @@ def _evaluate_and_report(
         f"**{rate:,.0f} env steps/s** ({'step' if log_steps else 'episode'} logging included)",
         f"- {how}; seed {settings.seed}",
         *_lifetime_lines(trained.get("lifetime")), "",
-        "## Held-out evaluation (greedy policy)", "", table, "",
+        "## Held-out evaluation (greedy policy)", "", collapse_md, "", table, "",
         "![equity](equity.png)", "", "## Training", "", "![training](training.png)", "",
         "![throughput](throughput.png)", "",
     ]  # fmt: skip
     (run_dir / "report.md").write_text("\n".join(report))
     console.print(table, markup=False, highlight=False, soft_wrap=True)
+    if collapsed:
+        console.print(f"collapsed: the greedy held-out policy {collapsed!r} (no trading rule)")
     console.print(f"{rate:,.0f} env steps/s; report: {run_dir / 'report.md'}")
     return summary
 

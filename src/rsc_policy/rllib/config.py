@@ -230,6 +230,18 @@ class StrategyAgentConfig(AlgorithmConfig):
                 setattr(self, name, value)
         return self
 
+    def preset(self, name: str) -> StrategyAgentConfig:
+        """Apply a preset of :mod:`rsc_policy.presets` (``"team"``: no change): its agent
+        settings through :meth:`training`, its env settings into ``env_config`` where the
+        env_config does not set them already (call after :meth:`environment`)."""
+        from rsc_policy.presets import preset_params
+
+        agent, env = preset_params(name)
+        self.training(**agent)
+        if env:
+            self.env_config = {**env, **dict(self.env_config or {})}
+        return self
+
     def database(
         self,
         url: str | None = NotProvided,

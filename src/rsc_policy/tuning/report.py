@@ -105,13 +105,15 @@ def _ranking(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
     ranked = sorted(rows, key=lambda r: (r["metric_value"] is None, -r["folds_done"],
                                          sign * (r["metric_value"] or 0.0)))
     head = ["rank", "trial", "status", f"validation {settings['metric']}", "buy-and-hold",
-            "folds", "env steps", *searched]
+            "folds", "collapsed runs", "env steps", *searched]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, r in enumerate(ranked, 1):
         bh = [f["runs"][0].get("buy_and_hold") for f in r["fold_metrics"] or []]
         bh_mean = float(np.mean(bh)) if bh and None not in bh else None
+        runs = [run for f in r["fold_metrics"] or [] for run in f["runs"]]
+        collapsed = sum(run.get("collapse") is not None for run in runs)
         cells = [str(i), r["trial_id"], r["status"], _fmt(r["metric_value"]), _fmt(bh_mean),
-                 str(r["folds_done"]), f"{r['env_steps']:,}",
+                 str(r["folds_done"]), f"{collapsed}/{len(runs)}", f"{r['env_steps']:,}",
                  *(_fmt(r["params"].get(n)) for n in searched)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

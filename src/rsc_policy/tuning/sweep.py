@@ -149,11 +149,13 @@ class Recorder(tune.Callback):
         shown = "n/a" if value is None else f"{value:.3f}"
         params = " ".join(f"{k}={_short(v)}" for k, v in self._params(trial).items()
                           if k in self.ctx["searched"])
+        collapsed = int(result.get("collapsed_runs", 0))
+        note = f", {collapsed} collapsed run(s) (no trade / one action)" if collapsed else ""
         print(f"[{n}/{self.samples}] trial {trial.trial_id} {status}: {self.ctx['metric']} "
               f"{shown} after {result.get('episodes_done', 0)}/{self.ctx['episodes']} episodes"
               f" x {len(self.ctx['folds'])} folds, "
               f"{int(result.get('env_steps', 0)):,} env steps in "
-              f"{result.get('trial_time_s', float('nan')):.1f} s  {params}", flush=True)
+              f"{result.get('trial_time_s', float('nan')):.1f} s{note}  {params}", flush=True)
         if self.stop_after is not None and self.finished_here >= self.stop_after:
             self.stop_after = None
             os.kill(os.getpid(), signal.SIGINT)  # exactly what Ctrl-C does

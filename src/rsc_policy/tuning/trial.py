@@ -46,14 +46,18 @@ def score_window(act: Any, env_config: Mapping[str, Any],
                  ) -> tuple[dict[str, float], dict[str, float]]:
     """Figures of the greedy ``act(obs)`` and of buy-and-hold on the period of ``env_config``
     (the same figures as :func:`rsc_policy.evaluation.benchmarks.compare`, no random draws;
-    ``buy_and_hold_figures`` when the sweep computed them once already)."""
+    ``buy_and_hold_figures`` when the sweep computed them once already); the agent's also
+    hold ``collapse``: None, ``"no trade"`` or ``"constant <action>"``."""
     from rsc_env import TradingEnv
     from rsc_policy.evaluation.benchmarks import run_policy
     from rsc_policy.evaluation.metrics import episode_performance
 
     env = TradingEnv(dict(env_config))
     info = run_policy(lambda obs, _t: act(obs), env)
-    agent = episode_performance(info, env.unwrapped.market.dates[0])
+    agent: dict[str, Any] = dict(episode_performance(info, env.unwrapped.market.dates[0]))
+    from rsc_policy.evaluation.learnability import episode_collapse
+
+    agent["collapse"] = episode_collapse(info["episode_log"])[2]
     bh = (dict(buy_and_hold_figures) if buy_and_hold_figures is not None
           else window_buy_and_hold(env_config))
     return agent, bh
@@ -200,7 +204,7 @@ def _score(env: Mapping[str, Any], ctx: Mapping[str, Any], acts: list[Any]
             fig, bh = score_window(acts[k * n_seeds + j], val_cfg, bh)
             runs.append({"seed": seed, metric: _finite(fig[metric]),
                          "total_return": fig["total_return"], "trades": fig.get("trades"),
-                         "buy_and_hold": _finite(bh[metric])})
+                         "buy_and_hold": _finite(bh[metric]), "collapse": fig["collapse"]})
         folds.append({"fold": k, "val_start": val_start, "val_end": val_end, "runs": runs})
     return folds
 
@@ -216,6 +220,7 @@ def _result(state: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
             np.nan if f["runs"][0]["buy_and_hold"] is None else f["runs"][0]["buy_and_hold"]
             for f in folds])),
         "folds_done": len(folds), "episodes_done": state["rounds"],
+        "collapsed_runs": sum(r.get("collapse") is not None for f in folds for r in f["runs"]),
         "env_steps": state["env_steps"], "train_time_s": state["train_s"],
         "trial_time_s": state["wall_s"],
         "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
