@@ -15,7 +15,8 @@ Verdicts per series:
   reported there but not failed (never trading is the right answer when there is no edge).
 
 A seed *collapsed* if its greedy held-out policy never trades or takes one action throughout.
-All training goes through :func:`train_members` (the seam a population engine replaces).
+All training goes through :func:`train_members`: the jobs run as populations (one compiled
+learning call for every member, each member exactly its sequential run).
 """
 
 from __future__ import annotations
@@ -60,24 +61,34 @@ class MemberResult:
 
 def train_members(jobs: Sequence[Job], on_done: Callable[[MemberResult], None] | None = None
                   ) -> list[MemberResult]:
-    """Train every job; results in the order of ``jobs`` (``on_done`` hears each one as it
-    finishes).
+    """Train every job; results in the order of ``jobs`` (``on_done`` hears each one).
 
-    Today: the sequential trainer, one job after another. This is the one function a
-    population engine replaces (the same jobs in, the same results out).
+    The jobs run as populations (:func:`rsc_policy.agent.population.train_population`: one
+    compiled learning call for all members, each member bit-identical to its sequential run),
+    one population per group of jobs that share the training length and observation size.
     """
-    from rsc_policy.agent.sequential import train_sequential
+    from rsc_policy.agent.population import Member, train_population
 
-    results = []
-    for job in jobs:
+    def key(job: Job) -> tuple[Any, ...]:
+        env = job.env_config
+        return (job.env_steps, job.episodes, env.get("window_size"),
+                bool(env.get("observe_position", False)))
+
+    results: dict[int, MemberResult] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(key(job), []).append(i)
+    for (env_steps, episodes, *_), idx in groups.items():
         t0 = time.perf_counter()
-        res = train_sequential(job.env_config, env_steps=job.env_steps, episodes=job.episodes,
-                               seed=job.seed, **job.agent_params)
-        results.append(MemberResult(job, res.agent.greedy, res.env_steps,
-                                    time.perf_counter() - t0))
-        if on_done is not None:
-            on_done(results[-1])
-    return results
+        members = [Member(agent=dict(jobs[i].agent_params), env=dict(jobs[i].env_config),
+                          seed=jobs[i].seed) for i in idx]
+        trained = train_population({}, members, env_steps=env_steps, episodes=episodes)
+        share = (time.perf_counter() - t0) / len(idx)  # the population's wall, per member
+        for i, res in zip(idx, trained, strict=True):
+            results[i] = MemberResult(jobs[i], res.agent.greedy, res.env_steps, share)
+            if on_done is not None:
+                on_done(results[i])
+    return [results[i] for i in range(len(jobs))]
 
 
 # ------------------------------------------------------------------------------ verdicts
