@@ -167,7 +167,7 @@ def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[s
                 mlist: list[dict[str, Any]], env_steps: int, runners: int, envs: int,
                 fragment: int, seed: int) -> tuple[list[float], dict[str, Any]]:
     from rsc_env import TradingEnv
-    from rsc_policy.common import start_ray
+    from rsc_policy.common import FilteredStderr, start_ray
     from rsc_policy.rllib.config import StrategyAgentConfig
 
     started = start_ray(None)
@@ -182,7 +182,8 @@ def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[s
                .reporting(min_sample_timesteps_per_iteration=max(
                    max(1, runners) * envs * fragment, env_steps // 4))
                .debugging(seed=seed))
-        algo = cfg.build_algo()
+        with FilteredStderr():  # Ray's constructor-arguments notice (see common.py)
+            algo = cfg.build_algo()
         build_s = time.perf_counter() - t0
         try:
             t0 = time.perf_counter()
