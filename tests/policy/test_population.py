@@ -297,3 +297,17 @@ def test_rllib_population_with_a_learner_actor_parity(ray_local, train_env_confi
             assert np.array_equal(weights[k], _flat(seq.state_dict)), f"member {k}"
     finally:
         algo.stop()
+
+
+def test_population_linear_epsilon_falls_over_each_members_run(train_env_config):
+    """epsilon_schedule='linear' without epsilon_total_steps: as train_sequential, each
+    member's epsilon falls over its own run's total (here: 1 episode of its own length)."""
+    members = [Member(seed=0, agent={"epsilon_schedule": "linear"}),
+               Member(seed=1, agent={"epsilon_schedule": "linear"},
+                      env={"start": "2015-07-01"})]
+    got = train_population(train_env_config, members, episodes=1)
+    for member, res in zip(members, got, strict=True):
+        seq = train_sequential({**train_env_config, **member.env}, episodes=1, seed=member.seed,
+                               epsilon_schedule="linear")
+        assert np.array_equal(res.epsilons, seq.epsilons)
+        assert np.array_equal(res.actions, seq.actions)

@@ -314,10 +314,11 @@ def train_population(
     envs = [TradingEnv(c) for c in member_env_configs(base_env, members)]
     params = []
     for m, env in zip(members, envs, strict=True):
-        p = m.params()
-        if p.epsilon_schedule == "linear" and p.epsilon_total_steps is None:
-            p = dataclasses.replace(p, epsilon_total_steps=run_total(env, episodes, env_steps))
-        params.append(p)
+        agent = dict(m.agent)
+        if agent.get("epsilon_schedule") == "linear" and agent.get(
+                "epsilon_total_steps") is None:  # as train_sequential: the run's total
+            agent["epsilon_total_steps"] = run_total(env, episodes, env_steps)
+        params.append(dataclasses.replace(m, agent=agent).params())
     obs_dim = int(np.prod(envs[0].observation_space.shape))
     if any(int(np.prod(e.observation_space.shape)) != obs_dim for e in envs):
         raise ValueError("population members must share one observation size (same "

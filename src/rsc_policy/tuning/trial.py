@@ -97,6 +97,8 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
     own = dict(agent)
     if "learning_rate" in own:
         own["lr"] = own.pop("learning_rate")
+    if own.get("epsilon_schedule") == "linear" and own.get("epsilon_total_steps") is None:
+        own["epsilon_total_steps"] = ctx["episodes"] * ctx["round_steps"]  # the trial's run
     return (StrategyAgentConfig()
             .environment(TradingEnv, env_config=dict(env))
             .training(**own, store_buffer_in_checkpoints=False, learner_threads=1)
