@@ -292,6 +292,7 @@ def train_population(
     episodes: int | None = None,
     env_steps: int | None = None,
     on_episode_end: Callable[[int, dict[str, Any]], None] | None = None,
+    threads: int | None = None,
 ) -> list[Any]:
     """Train a population with the plain loop; each member stops after ``episodes`` or
     ``env_steps`` of its own (as :func:`~rsc_policy.agent.sequential.train_sequential`).
@@ -302,7 +303,8 @@ def train_population(
     that runs one learning step for each member whose memory holds more than its batch.
     Returns one :class:`~rsc_policy.agent.sequential.SequentialResult` per member
     (``agent`` is its :class:`MemberPolicy`; ``wall_time_s`` is the population's).
-    ``on_episode_end(member, info)`` receives each terminal info.
+    ``on_episode_end(member, info)`` receives each terminal info; ``threads``: threads of the
+    compiled learning call (default: numba's, every core).
     """
     from rsc_env import TradingEnv
     from rsc_policy.agent.sequential import SequentialResult, run_total
@@ -324,6 +326,7 @@ def train_population(
         raise ValueError("population members must share one observation size (same "
                          "window_size and observe_position)")
     pop = Population(obs_dim, params, [m.seed for m in members])
+    pop.threads = threads
     k = pop.k
     obs = np.stack([env.reset(seed=m.seed)[0] for env, m in zip(envs, members, strict=True)])
     logs: list[dict[str, list[Any]]] = [

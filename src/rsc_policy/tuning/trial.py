@@ -153,7 +153,7 @@ def _loop_trial(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, An
     t0 = time.perf_counter()
     members = [Member(agent=agent, env=m["env"], seed=m["seed"], name=m["name"])
                for m in ctx["members"]]
-    trained = train_population(env, members, episodes=ctx["episodes"])
+    trained = train_population(env, members, episodes=ctx["episodes"], threads=1)  # 1 CPU
     state["env_steps"] += sum(r.env_steps for r in trained)
     state["train_s"] += time.perf_counter() - t0
     state["rounds"] = ctx["episodes"]
