@@ -33,11 +33,12 @@ def median_us(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
     return float(np.median(times))
 
 
-def gemm_products(obs_dim: int, n_actions: int = 3) -> Callable[[], None]:
-    """The learning step's matrix products alone, as float32 BLAS matmuls on 32 rows: two
+def gemm_products(obs_dim: int, n_actions: int = 3, rows: int = BATCH) -> Callable[[], None]:
+    """The learning step's matrix products alone, as float32 BLAS matmuls on ``rows`` rows
+    (one batch: 32; ``rows = K x 32`` stacks K members' batches into one product each): two
     forward passes (target on s', online on s) and one backward of the 64-64 MLP."""
     rng = np.random.default_rng(1)
-    s = rng.standard_normal((BATCH, obs_dim)).astype(np.float32)
+    s = rng.standard_normal((rows, obs_dim)).astype(np.float32)
     w1 = rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32)
     w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
     w3 = rng.standard_normal((n_actions, HIDDEN)).astype(np.float32)

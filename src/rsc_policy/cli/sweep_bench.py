@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rsc_policy.cli.limits import BATCH, HIDDEN, median_us
+from rsc_policy.cli.limits import BATCH, HIDDEN, gemm_products, median_us
 
 LRS = (1e-3, 5e-4, 3e-4, 2e-4)
 
@@ -45,23 +45,8 @@ def step_flops(obs_dim: int, n_actions: int = 3, batch: int = BATCH, hidden: int
 def gemm_gflops(obs_dim: int, members: int, n_actions: int = 3) -> float:
     """GFLOP/s of the step's matrix products on one core, with the batches of ``members``
     members stacked into one product each (the arithmetic, not the per-call dispatch)."""
-    rng = np.random.default_rng(1)
     rows = BATCH * max(members, 8)
-    s = rng.standard_normal((rows, obs_dim)).astype(np.float32)
-    w1 = rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32)
-    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
-    w3 = rng.standard_normal((n_actions, HIDDEN)).astype(np.float32)
-
-    def products() -> None:
-        for _ in range(2):
-            h1 = s @ w1.T
-            h2 = h1 @ w2.T
-            q = h2 @ w3.T
-        dh2 = q @ w3
-        _ = q.T @ h2, dh2.T @ h1
-        dh1 = dh2 @ w2
-        _ = dh1.T @ s
-
+    products = gemm_products(obs_dim, n_actions, rows)
     us = median_us(products, 200)
     return step_flops(obs_dim, n_actions) * rows / BATCH / (us * 1e3)
 
