@@ -38,7 +38,7 @@ from rsc_policy.agent.exploration import keyed_epsilon_greedy, seed_keys
 from rsc_policy.agent.network import N_ACTIONS, build_qnet, linear_layers
 from rsc_policy.agent.rng import array_to_state, state_to_array
 from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule
-from rsc_policy.agent.update import transition_width
+from rsc_policy.agent.update import transition_rows, transition_width
 
 ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, as the single agent uses
 ADAM_EPS = 1e-8
@@ -185,15 +185,10 @@ class Population:
         """Store transition ``i`` in the ring of member ``members[i]``; each member's
         transitions in the order given (the oldest evicted first when a ring is full)."""
         members = np.asarray(members, dtype=np.int64)
-        n, d = len(members), self.obs_dim
+        n = len(members)
         if n == 0:
             return
-        rows = np.empty((n, self.memory.shape[2]), dtype=np.float32)
-        rows[:, :d] = obs
-        rows[:, d:2 * d] = next_obs
-        rows[:, 2 * d] = actions
-        rows[:, 2 * d + 1] = rewards
-        rows[:, 2 * d + 2] = dones
+        rows = transition_rows(obs, actions, rewards, next_obs, dones)
         order = np.argsort(members, kind="stable")
         sorted_members = members[order]
         starts = np.searchsorted(sorted_members, sorted_members, side="left")

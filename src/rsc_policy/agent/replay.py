@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rsc_policy.agent.update import transition_width
+from rsc_policy.agent.update import transition_rows, transition_width
 
 
 class ReplayMemory:
@@ -59,14 +59,7 @@ class ReplayMemory:
             next_obs, dones = next_obs[k:], dones[k:]
             n = self.capacity
         idx = (self._next + np.arange(n)) % self.capacity
-        d = self.obs_dim
-        block = np.empty((n, self.rows.shape[1]), dtype=np.float32)
-        block[:, :d] = obs
-        block[:, d : 2 * d] = next_obs
-        block[:, 2 * d] = actions
-        block[:, 2 * d + 1] = rewards
-        block[:, 2 * d + 2] = dones
-        self.rows[idx] = block
+        self.rows[idx] = transition_rows(obs, actions, rewards, next_obs, dones)
         self._advance(n)
 
     def _advance(self, n: int) -> None:

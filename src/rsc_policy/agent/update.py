@@ -17,6 +17,19 @@ def transition_width(obs_dim: int) -> int:
     return 2 * obs_dim + 3
 
 
+def transition_rows(obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                    next_obs: np.ndarray, dones: np.ndarray) -> np.ndarray:
+    """``n`` transitions as float32 rows ``[s | s' | a | r | done]`` (the replay layout)."""
+    n, d = len(actions), np.shape(obs)[-1]
+    rows = np.empty((n, transition_width(d)), dtype=np.float32)
+    rows[:, :d] = obs
+    rows[:, d : 2 * d] = next_obs
+    rows[:, 2 * d] = actions
+    rows[:, 2 * d + 1] = rewards
+    rows[:, 2 * d + 2] = dones
+    return rows
+
+
 def _flatten(net: nn.Sequential) -> tuple[nn.Parameter, list[Tensor]]:
     """Rebind ``net``'s parameters as views of one new flat tensor; return it and the views.
 
