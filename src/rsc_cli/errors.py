@@ -45,6 +45,12 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"signal {signum}")
 
 
+def sigterm_received() -> bool:
+    """Whether this process got SIGTERM (even if a library swallowed the exception that
+    :func:`install_signal_handlers`' handler raised)."""
+    return signal.SIGTERM in _received
+
+
 def install_signal_handlers() -> None:
     """SIGTERM raises :class:`Terminated`; SIGINT raises KeyboardInterrupt (Python's default).
     Call again after anything that installs its own handlers (``ray.init`` does)."""
@@ -93,7 +99,7 @@ def cli_errors(prog: str, user_errors: Sequence[str] = ()) -> Callable[[F], F]:
             except typer.Exit:
                 raise
             except KeyboardInterrupt as exc:
-                if isinstance(exc, Terminated) or signal.SIGTERM in _received:
+                if isinstance(exc, Terminated) or sigterm_received():
                     error("terminated (SIGTERM)")
                     raise typer.Exit(EXIT_SIGTERM) from None
                 error("interrupted (Ctrl-C)")

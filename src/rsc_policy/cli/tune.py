@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from rsc_cli.errors import cli_errors, version_callback
+from rsc_cli.errors import EXIT_SIGTERM, cli_errors, error, version_callback
 from rsc_policy.cli import USER_ERRORS
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -125,6 +125,8 @@ def tune(
 
     code = run(space, settings, out, resume=resume is not None, address=address,
                stop_after=stop_after_trials)
+    if code == EXIT_SIGTERM:
+        error("terminated (SIGTERM)")
     if code:
         raise typer.Exit(code)
 

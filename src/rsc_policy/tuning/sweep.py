@@ -19,7 +19,7 @@ from typing import Any
 
 from ray import tune
 
-from rsc_cli.errors import UserError
+from rsc_cli.errors import EXIT_SIGINT, EXIT_SIGTERM, UserError, sigterm_received
 from rsc_db.sweeps import SweepStore
 from rsc_policy.tuning.space import METRICS, SearchSpace
 
@@ -102,7 +102,14 @@ class Recorder(tune.Callback):
         self.metrics_path = metrics_path  # one JSON line per trial result (tracking)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "stop_after": None, "finished_here": 0}
+        return {**self.__dict__, "stop_after": None, "finished_here": 0, "relayed": False}
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        # SIGTERM raises in whatever the main thread runs; code that swallows it (seen once in
+        # CI: the sweep ran to its end) must not lose it: stop the way Ctrl-C stops Tune.
+        if sigterm_received() and not getattr(self, "relayed", False):
+            self.relayed = True
+            os.kill(os.getpid(), signal.SIGINT)
 
     def _run_parameters(self, trial: Any) -> dict[str, Any]:
         from rsc_policy.tuning.trial import split_config
@@ -214,8 +221,8 @@ def new_settings(space: SearchSpace, opts: Mapping[str, Any], *, scheduler: str,
 
 def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool = False,
         address: str | None = None, stop_after: int | None = None) -> int:
-    """Run (or resume) the sweep in ``out``; return the process exit code (0, or 130 if it
-    was interrupted: finished trials are kept and ``--resume`` continues)."""
+    """Run (or resume) the sweep in ``out``; return the process exit code (0, or 130/143 if
+    Ctrl-C/SIGTERM interrupted it: finished trials are kept and ``--resume`` continues)."""
     from rsc_db.engine import resolve_url
     from rsc_policy.common import make_run_dir, start_ray, stop_ray
 
@@ -242,12 +249,12 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
         tuning_s = time.perf_counter() - t0
         rows = store.trials()
         finished = [r for r in rows if r["status"] in ("completed", "stopped", "failed")]
-        if len(finished) < settings["samples"] or not len(results):
+        if len(finished) < settings["samples"] or not len(results) or sigterm_received():
             store.finish("interrupted")
             _write_report(out, settings, ctx, rows, None, tuning_s)
             print(f"interrupted: {len(finished)} of {settings['samples']} trials finished and "
                   f"kept; continue with: rsc-tune --resume {out}", flush=True)
-            return 130
+            return EXIT_SIGTERM if sigterm_received() else EXIT_SIGINT
         best = _best(rows, ctx)
         final = final_test(best, ctx, store) if best is not None else None
         store.finish("completed", best_trial_id=best["trial_id"] if best else None,
