@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rsc_policy.evaluation.benchmarks import buy_and_hold, compare, markdown
+from rsc_policy.evaluation.benchmarks import (
+    buy_and_hold,
+    compare,
+    markdown,
+    percentile_among,
+    random_draws,
+)
 from rsc_policy.evaluation.metrics import performance, periods_per_year
 
 DATES = pd.date_range("2021-01-01", periods=5, freq="D")  # 4 daily steps over 4 days
@@ -71,3 +77,26 @@ def test_compare_on_real_data_reports_true_benchmarks():
     assert rows["agent"]["sharpe"] == 0.0  # never invested: 0, not NaN
     assert "Beats buy-and-hold's Sharpe on this period: no" in text  # a flat agent cannot
     assert "random (20 seeds, 5th pct)" in text
+
+
+def test_random_policies_drawn_once_give_the_same_comparison():
+    """A sweep or walk-forward draws a window's random policies once and hands them to every
+    seed's comparison: the figures equal those of a comparison that draws them itself."""
+    cfg = {"data": "sp500", "start": "2016-01-01", "end": "2016-12-31",
+           "position_sizing_method": "all_in", "transaction_fee_percent": 0.1}
+    policy = lambda obs: 1 if obs.sum() > 0 else 2  # noqa: E731 - any deterministic policy
+    drawn_here = compare(policy, cfg, n_random=20)
+    draws = random_draws(cfg, 20)
+    handed_in = compare(policy, cfg, random=draws)
+    assert handed_in["random"] == drawn_here["random"]
+    assert handed_in["agent_percentile"] == drawn_here["agent_percentile"]
+    assert handed_in["n_random"] == 20 and len(draws["sharpe"]) == 20
+    assert np.ptp(draws["total_return"]) > 0  # 20 different policies, not one draw
+    assert drawn_here["agent_percentile"]["sharpe"] == percentile_among(
+        drawn_here["rows"]["agent"]["sharpe"], draws["sharpe"])
+
+
+def test_percentile_among_counts_strictly_lower_draws():
+    assert percentile_among(2.0, np.array([1.0, 2.0, 3.0, 0.0])) == 50.0
+    assert percentile_among(-9.0, np.array([1.0, 2.0])) == 0.0
+    assert math.isnan(percentile_among(math.nan, np.array([1.0])))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -213,3 +214,39 @@ def test_the_example_space_searches_the_learnability_options():
         assert p.group == group and p.kind != "fixed", name
     assert set(space.params["trade_penalty_mode"].choices) == {"cumulative", "per_trade"}
     assert set(space.params["observe_position"].choices) == {False, True}
+
+
+def test_trials_are_scored_against_the_sweeps_random_policies(tmp_path):
+    """The random policies of each validation window are drawn once per sweep; a trial's run
+    gets its percentile among them, unless the trial changes the trading settings (then the
+    sweep's draws are not its random policies, and the percentile is None, not a wrong one)."""
+    from rsc_policy.evaluation.benchmarks import percentile_among, random_draws
+    from rsc_policy.tuning.space import load_space
+    from rsc_policy.tuning.sweep import build_context
+    from rsc_policy.tuning.trial import _result, _score, split_config
+
+    path = tmp_path / "space.toml"
+    path.write_text(TINY.replace("[env]\nwindow_size = {choices = [5, 10]}\n",
+                                 "[env]\nrisk_fraction = {low = 0.05, high = 0.5}\n"))
+    space = load_space(path)
+    ctx = build_context(space, {**space.options.model_dump(), "engine": "loop"})
+    assert len(ctx["fold_random"]) == len(ctx["folds"]) == N_FOLDS
+    k, (_, _, val_start, val_end) = 1, ctx["folds"][1]
+    window = {**ctx["base_env"], "start": val_start, "end": val_end}
+    assert ctx["fold_random"][k] == random_draws(window)["sharpe"].tolist()
+
+    def always(action):
+        return lambda obs: action
+
+    n = len(ctx["folds"]) * len(ctx["seeds"])
+    env, _ = split_config({"learning_rate": 1e-3}, ctx)  # the sweep's trading settings
+    folds = _score(env, ctx, [always(1)] * n)
+    run = folds[k]["runs"][0]
+    assert run["random_percentile"] == percentile_among(run["sharpe"], ctx["fold_random"][k])
+    assert 0.0 < run["random_percentile"] < 100.0
+    assert _result({"folds": folds, "rounds": 1, "env_steps": 1, "train_s": 1.0,
+                    "wall_s": 1.0}, ctx)["random_percentile"] == pytest.approx(np.mean(
+                        [r["random_percentile"] for f in folds for r in f["runs"]]))
+    env, _ = split_config({"risk_fraction": 0.3}, ctx)  # other sizing: other random policies
+    assert all(r["random_percentile"] is None
+               for f in _score(env, ctx, [always(1)] * n) for r in f["runs"])

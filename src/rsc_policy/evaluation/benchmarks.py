@@ -79,10 +79,40 @@ def _history(env_config: Mapping[str, Any]) -> pd.Series | None:
     return table["close"]
 
 
+def random_draws(env_config: Mapping[str, Any], n_random: int = 100,
+                 make_env: Callable[[dict[str, Any]], Any] | None = None
+                 ) -> dict[str, np.ndarray]:
+    """The figures of ``n_random`` uniformly random policies (seeds ``0..n_random-1``) through
+    the env of ``env_config``: ``{figure: array of n_random values}``. They depend on the
+    window and the env settings only, so a sweep or a walk-forward computes them once per
+    window and hands them to :func:`compare` for every seed."""
+    from rsc_env import TradingEnv
+
+    env = (make_env or TradingEnv)(dict(env_config))
+    start = pd.DatetimeIndex(env.unwrapped.market.dates)[0]
+    draws = []
+    for seed in range(n_random):
+        rng = np.random.default_rng(seed)
+        info = run_policy(lambda _o, _t, r=rng: int(r.integers(3)), env)
+        draws.append(episode_performance(info, start))
+    return {key: np.asarray([d[key] for d in draws]) for key in draws[0]}
+
+
+def percentile_among(value: float, draws: np.ndarray) -> float:
+    """The percentage of ``draws`` strictly below ``value`` (NaN for a NaN value)."""
+    if not np.isfinite(value):
+        return float("nan")
+    return float(100.0 * np.mean(np.asarray(draws) < value))
+
+
 def compare(policy: Callable[[np.ndarray], int], env_config: Mapping[str, Any], *,
             n_random: int = 100, sma: tuple[int, int] = (50, 200),
-            make_env: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+            make_env: Callable[[dict[str, Any]], Any] | None = None,
+            random: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """The agent's greedy ``policy`` and every benchmark over the period of ``env_config``.
+
+    ``random``: the window's :func:`random_draws` when already computed (the same window for
+    several seeds), else they are drawn here.
 
     Returns ``{"rows": {name: figures}, "random": {"mean"|"p5"|"p95": figures},
     "agent_percentile": {figure: percentile of the agent among the random seeds},
@@ -114,11 +144,9 @@ def compare(policy: Callable[[np.ndarray], int], env_config: Mapping[str, Any], 
     signal = sma_signal(history if history is not None else pd.Series(market.close, dates),
                         dates, fast, slow)
     rows[f"SMA {fast}/{slow} crossover"], _ = figures(lambda _o, t: int(signal[t]))
-    draws = []
-    for seed in range(n_random):
-        rng = np.random.default_rng(seed)
-        draws.append(figures(lambda _o, _t, r=rng: int(r.integers(3)))[0])
-    random = {key: np.asarray([d[key] for d in draws]) for key in draws[0]}
+    if random is None:
+        random = random_draws(env_config, n_random, make_env)
+    n_random = len(next(iter(random.values())))
     summary = {stat: {k: float(fn(v)) for k, v in random.items()}
                for stat, fn in (("mean", np.mean), ("p5", lambda v: np.percentile(v, 5)),
                                 ("p95", lambda v: np.percentile(v, 95)))}

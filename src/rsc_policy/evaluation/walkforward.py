@@ -86,7 +86,7 @@ def walk_forward(env_config: Mapping[str, Any], train_fn: Callable[..., Any], *,
     (callable obs -> action, or an object with ``act``/``greedy``).
     """
     from rsc_env import prepare_market_data
-    from rsc_policy.evaluation.benchmarks import compare
+    from rsc_policy.evaluation.benchmarks import compare, random_draws
     from rsc_policy.evaluation.episode import greedy_act
 
     base = {k: v for k, v in env_config.items() if k not in ("start", "end", "df")}
@@ -98,9 +98,10 @@ def walk_forward(env_config: Mapping[str, Any], train_fn: Callable[..., Any], *,
         train_cfg = {**base, "start": str(fold.train_start.date()),
                      "end": str(fold.train_end.date())}
         val_cfg = {**base, "start": str(fold.val_start.date()), "end": str(fold.val_end.date())}
+        draws = random_draws(val_cfg, n_random)  # the window's, once for every seed
         for seed in seeds:
             policy = train_fn(train_cfg, seed)
-            res = compare(greedy_act(policy), val_cfg, n_random=n_random)
+            res = compare(greedy_act(policy), val_cfg, random=draws)
             agent, bh = res["rows"]["agent"], res["rows"]["buy and hold"]
             rows.append({"fold": fold.index, "seed": seed, "val_start": val_cfg["start"],
                          "val_end": val_cfg["end"], "agent": agent[metric],

@@ -105,15 +105,19 @@ def _ranking(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
     ranked = sorted(rows, key=lambda r: (r["metric_value"] is None, -r["folds_done"],
                                          sign * (r["metric_value"] or 0.0)))
     head = ["rank", "trial", "status", f"validation {settings['metric']}", "buy-and-hold",
-            "folds", "collapsed runs", "env steps", *searched]
+            "percentile among random policies", "folds", "collapsed runs", "env steps",
+            *searched]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, r in enumerate(ranked, 1):
         bh = [f["runs"][0].get("buy_and_hold") for f in r["fold_metrics"] or []]
         bh_mean = float(np.mean(bh)) if bh and None not in bh else None
         runs = [run for f in r["fold_metrics"] or [] for run in f["runs"]]
         collapsed = sum(run.get("collapse") is not None for run in runs)
+        pct = [run["random_percentile"] for run in runs
+               if run.get("random_percentile") is not None]
         cells = [str(i), r["trial_id"], r["status"], _fmt(r["metric_value"]), _fmt(bh_mean),
-                 str(r["folds_done"]), f"{collapsed}/{len(runs)}", f"{r['env_steps']:,}",
+                 f"{np.mean(pct):.0f}" if pct else "n/a", str(r["folds_done"]),
+                 f"{collapsed}/{len(runs)}", f"{r['env_steps']:,}",
                  *(_fmt(r["params"].get(n)) for n in searched)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -185,7 +189,11 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
              f"**{steps / max(tuning_s, 1e-9):,.0f} env steps/s** over the Tune run "
              f"(`summary.json`; {steps / max(span, 1e-9):,.0f} over the trials' span; "
              "training steps only, validation episodes not counted).", "",
-             "## Ranking (walk-forward validation)", "", _ranking(rows, settings, searched), ""]
+             "## Ranking (walk-forward validation)", "", _ranking(rows, settings, searched), "",
+             "Percentile among random policies: the runs' mean percentile of the metric among "
+             "100 uniformly random policies on the same validation window (drawn once per "
+             "sweep; 50 is what a random policy gets); n/a where the trial changes the sizing, "
+             "stop-loss or fee, whose random policies differ.", ""]
     if settings["scheduler"] == "pbt":
         lines += ["With PBT a trial that exploited another continues from the donor's folds: "
                   "its metric mixes the configurations it ran under; the parameters shown "

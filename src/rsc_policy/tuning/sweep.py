@@ -72,21 +72,27 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
 
 #: Steps per member env between learning rounds of a trial's population (throughput mode).
 POPULATION_FRAGMENT = 32
+#: Random policies per validation window (each run's percentile among them is reported).
+RANDOM_POLICIES = 100
 
 
 def sweep_constants(ctx: Mapping[str, Any]) -> dict[str, Any]:
     """What no trial changes, computed once per sweep: the trial population's members, one
-    episode's env steps (the longest training window: a trial's round), and buy-and-hold
-    of each validation window (with the base env settings)."""
+    episode's env steps (the longest training window: a trial's round), and buy-and-hold and
+    the metric of ``RANDOM_POLICIES`` random policies on each validation window (with the
+    base env settings)."""
     from rsc_env import TradingEnv
+    from rsc_policy.evaluation.benchmarks import random_draws
     from rsc_policy.tuning.trial import trial_members, window_buy_and_hold
 
     base = ctx["base_env"]
     lengths = [TradingEnv({**base, "start": f[0], "end": f[1]}).episode_length
                for f in ctx["folds"]]
+    windows = [{**base, "start": f[2], "end": f[3]} for f in ctx["folds"]]
     return {"members": trial_members(ctx), "round_steps": int(max(lengths)),
-            "fold_buy_and_hold": [window_buy_and_hold({**base, "start": f[2], "end": f[3]})
-                                  for f in ctx["folds"]]}
+            "fold_buy_and_hold": [window_buy_and_hold(w) for w in windows],
+            "fold_random": [random_draws(w, RANDOM_POLICIES)[ctx["metric"]].tolist()
+                            for w in windows]}
 
 
 class Recorder(tune.Callback):
@@ -359,13 +365,14 @@ def _best(rows: list[dict[str, Any]], ctx: Mapping[str, Any]) -> dict[str, Any] 
 
 
 def _final_seed(env: dict[str, Any], agent: dict[str, Any], train: tuple[str, str],
-                test: tuple[str, str], episodes: int, seed: int) -> dict[str, Any]:
+                test: tuple[str, str], episodes: int, seed: int,
+                random: Mapping[str, Any]) -> dict[str, Any]:
     from rsc_policy.agent.sequential import train_sequential
     from rsc_policy.evaluation.benchmarks import compare
 
     res = train_sequential({**env, "start": train[0], "end": train[1]}, episodes=episodes,
                            seed=seed, **agent)
-    out = compare(res.agent.greedy, {**env, "start": test[0], "end": test[1]})
+    out = compare(res.agent.greedy, {**env, "start": test[0], "end": test[1]}, random=random)
     log = out.pop("agent_info")["episode_log"]
     out["agent_curve"] = {"date": log["date"], "portfolio_value": log["portfolio_value"]}
     out["seed"], out["env_steps"] = seed, res.env_steps
@@ -390,10 +397,14 @@ def final_test(best: Mapping[str, Any], ctx: Mapping[str, Any], store: SweepStor
     print(f"best trial {best['trial_id']} ({ctx['metric']} {best['metric_value']:.3f}): "
           f"retraining on {ctx['final_train'][0]}..{ctx['final_train'][1]} and scoring once "
           f"on the test period {ctx['test'][0]}..{ctx['test'][1]}", flush=True)
+    from rsc_policy.evaluation.benchmarks import random_draws
+
     task = ray.remote(num_cpus=1)(_final_seed)
     try:
+        # the random policies of the test period: the same for every seed, drawn once
+        draws = ray.put(random_draws({**env, "start": ctx["test"][0], "end": ctx["test"][1]}))
         per_seed = ray.get([task.remote(env, agent, tuple(ctx["final_train"]),
-                                        tuple(ctx["test"]), ctx["episodes"], s)
+                                        tuple(ctx["test"]), ctx["episodes"], s, draws)
                             for s in ctx["seeds"]])
     except BaseException as exc:
         store.close_run(run_id, "failed" if isinstance(exc, Exception) else "interrupted")

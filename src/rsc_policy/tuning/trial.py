@@ -196,19 +196,32 @@ def _score(env: Mapping[str, Any], ctx: Mapping[str, Any], acts: list[Any]
            ) -> list[dict[str, Any]]:
     """Each member's greedy figures on its fold's validation window (member order: fold-major,
     then seed), grouped by fold."""
+    from rsc_policy.evaluation.benchmarks import percentile_among
+
     metric, n_seeds = ctx["metric"], len(ctx["seeds"])
     folds = []
     for k, (_, _, val_start, val_end) in enumerate(ctx["folds"]):
         val_cfg = {**env, "start": val_start, "end": val_end}
         bh = ctx["fold_buy_and_hold"][k] if env_shared(env, ctx) else None
+        # The sweep's random policies of this window, when they are the trial's too. A trial
+        # that changes the sizing, stop-loss or fee has other random policies: drawing them
+        # (~0.4 s per window) would cost a third of a trial; its percentile stays None.
+        draws = ctx["fold_random"][k] if random_shared(env, ctx) else None
         runs = []
         for j, seed in enumerate(ctx["seeds"]):
             fig, bh = score_window(acts[k * n_seeds + j], val_cfg, bh)
             runs.append({"seed": seed, metric: _finite(fig[metric]),
                          "total_return": fig["total_return"], "trades": fig.get("trades"),
-                         "buy_and_hold": _finite(bh[metric]), "collapse": fig["collapse"]})
+                         "buy_and_hold": _finite(bh[metric]), "collapse": fig["collapse"],
+                         "random_percentile": None if draws is None else
+                         _finite(percentile_among(fig[metric], draws))})
         folds.append({"fold": k, "val_start": val_start, "val_end": val_end, "runs": runs})
     return folds
+
+
+def _mean_or_nan(values: list[float | None]) -> float:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else math.nan
 
 
 def _result(state: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,6 +236,9 @@ def _result(state: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
             for f in folds])),
         "folds_done": len(folds), "episodes_done": state["rounds"],
         "collapsed_runs": sum(r.get("collapse") is not None for f in folds for r in f["runs"]),
+        # the mean percentile of the runs among their window's random policies (50: random)
+        "random_percentile": _mean_or_nan([r.get("random_percentile") for f in folds
+                                           for r in f["runs"]]),
         "env_steps": state["env_steps"], "train_time_s": state["train_s"],
         "trial_time_s": state["wall_s"],
         "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
@@ -237,3 +253,15 @@ def env_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
     base = ctx["base_env"]
     return all(env.get(k) == base.get(k) for k in ("transaction_fee_percent", "window_size",
                                                    "initial_balance", "data", "date_format"))
+
+
+#: Env settings besides those of :func:`env_shared` that change what a random policy's
+#: portfolio does (the reward's penalties and the observation do not).
+TRADING_KEYS = ("position_sizing_method", "risk_fraction", "stop_loss_pct")
+
+
+def random_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
+    """Whether the sweep's random policies of each window (``ctx["fold_random"]``) are the
+    trial's too: its trading settings are the sweep's base ones."""
+    base = ctx["base_env"]
+    return env_shared(env, ctx) and all(env.get(k) == base.get(k) for k in TRADING_KEYS)
