@@ -88,6 +88,13 @@ def test_a_missing_space_file_and_a_bad_flag_are_user_errors(tmp_path):
     assert result.exit_code == 2 and "metric 'beauty' is not one of" in result.output
     result = _invoke(tune_app, ["--resume", tmp_path])
     assert result.exit_code == 2 and "not a sweep directory" in result.output
+    result = _invoke(tune_app, ["--configs-per-trial", "2", "--out", tmp_path / "o"])
+    assert result.exit_code == 2 and "needs --scheduler none and --search random" in \
+        result.output and "--scheduler asha" in result.output
+    result = _invoke(tune_app, ["--configs-per-trial", "3", "--samples", "4", "--scheduler",
+                                "none", "--out", tmp_path / "o"])
+    assert result.exit_code == 2 and "samples (4) must be a multiple of configs_per_trial " \
+        "(3)" in result.output
     assert not (tmp_path / "o").exists()
 
 
@@ -250,3 +257,40 @@ def test_trials_are_scored_against_the_sweeps_random_policies(tmp_path):
     env, _ = split_config({"risk_fraction": 0.3}, ctx)  # other sizing: other random policies
     assert all(r["random_percentile"] is None
                for f in _score(env, ctx, [always(1)] * n) for r in f["runs"])
+
+
+@pytest.mark.slow
+def test_parity_of_configurations_bundled_in_one_population(ray_local, tiny, tmp_path):
+    """``--configs-per-trial 2``: one Tune trial trains both sampled configurations (x folds
+    x seeds) as populations; each configuration is its own sweep row, and each of its runs
+    scores exactly what the sequential trainer gives for that configuration, fold and seed."""
+    from rsc_policy.agent.sequential import train_sequential
+    from rsc_policy.tuning.space import load_space
+    from rsc_policy.tuning.sweep import build_context
+    from rsc_policy.tuning.trial import score_window, split_config
+
+    out, url = tmp_path / "sweep", f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = _invoke(tune_app, [tiny, "--out", out, "--db", url, "--scheduler", "none",
+                                "--configs-per-trial", "2"])
+    assert result.exit_code == 0, result.output
+    sweep, trials = _rows(url)
+    assert sweep["status"] == "completed" and len(trials) == 2
+    ids = sorted(trials["trial_id"])
+    assert ids[0].endswith("-c0") and ids[1] == ids[0][:-1] + "1"  # one Tune trial
+    assert trials.iloc[0]["params"] != trials.iloc[1]["params"]  # two draws of the space
+    assert json.loads((out / "summary.json").read_text())["env_steps"] == int(
+        trials["env_steps"].sum()) > 0
+    space = load_space(tiny)
+    ctx = build_context(space, {**space.options.model_dump(), "engine": "loop"})
+    for t in trials.itertuples():
+        assert t.status == "completed" and t.folds_done == N_FOLDS
+        env, agent = split_config(t.params, ctx)
+        for fold, (train_start, train_end, val_start, val_end) in zip(
+                t.fold_metrics, ctx["folds"], strict=True):
+            run = fold["runs"][0]
+            alone = train_sequential({**env, "start": train_start, "end": train_end},
+                                     episodes=1, seed=run["seed"], **agent)
+            figures, _ = score_window(alone.agent.greedy,
+                                      {**env, "start": val_start, "end": val_end})
+            assert run["sharpe"] == pytest.approx(figures["sharpe"], rel=0, abs=0), t.trial_id
+            assert run["total_return"] == figures["total_return"]

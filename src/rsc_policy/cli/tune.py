@@ -38,6 +38,9 @@ def tune(
              "max_drawdown, volatility", show_default="sharpe")] = None,
     env_copies: Annotated[int | None, typer.Option(
         min=1, help="env copies per member in a trial's population [space file or 1]")] = None,
+    configs_per_trial: Annotated[int | None, typer.Option(
+        min=1, help="configurations per trial, trained as one population (--scheduler none, "
+                    "--search random) [space file or 1]")] = None,
     engine: Annotated[str | None, typer.Option(
         help="how a trial trains its population: rllib (StrategyAgentAlgo, a report per "
              "episode) or loop (the plain population loop) [loop for --scheduler none, "
@@ -101,7 +104,8 @@ def tune(
     else:
         space = load_space(space_file)
         given = {"data": data, "date_format": date_format, "samples": samples, "seeds": seeds,
-                 "episodes": episodes, "metric": metric, "env_copies": env_copies}
+                 "episodes": episodes, "metric": metric, "env_copies": env_copies,
+                 "configs_per_trial": configs_per_trial}
         try:
             opts = SweepOptions(**{**space.options.model_dump(),
                                    **{k: v for k, v in given.items() if v is not None}})

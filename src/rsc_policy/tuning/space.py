@@ -60,6 +60,8 @@ class SweepOptions(BaseModel):
     test_years: float = Field(2.0, gt=0)
     env_copies: int = Field(1, ge=1, description="env copies per member in a trial's "
                             "population (1: each member walks whole episodes, as alone)")
+    configs_per_trial: int = Field(1, ge=1, description="configurations trained in one "
+                                   "population per trial (FIFO and random search only)")
 
     @model_validator(mode="after")
     def _metric(self) -> SweepOptions:

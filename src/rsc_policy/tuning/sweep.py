@@ -66,6 +66,7 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
         "final_train": (day(before[0]), day(before[-1])), "test": (day(test[0]), day(test[1])),
         "env_copies": int(opts.get("env_copies", 1)), "fragment": POPULATION_FRAGMENT,
         "engine": opts.get("engine") or "rllib",
+        "configs_per_trial": int(opts.get("configs_per_trial", 1)),
     }
     return {**ctx, **sweep_constants(ctx)}
 
@@ -117,54 +118,69 @@ class Recorder(tune.Callback):
             self.relayed = True
             os.kill(os.getpid(), signal.SIGINT)
 
-    def _run_parameters(self, trial: Any) -> dict[str, Any]:
+    def _configs(self, trial: Any) -> list[tuple[str, dict[str, Any]]]:
+        """``(row id, configuration)`` of each configuration the trial trains: the trial's own
+        (its Tune id), or with ``configs_per_trial`` G > 1 its G configurations
+        ``<trial id>-c<j>``, each one row of the sweep (its own params and figures)."""
+        return [(row_id(trial.trial_id, j, self.ctx), config)
+                for j, config in enumerate(trial_configs(trial.config, self.ctx))]
+
+    def _run_parameters(self, row: str, config: Mapping[str, Any]) -> dict[str, Any]:
         from rsc_policy.tuning.trial import split_config
 
-        env, agent = split_config(trial.config, self.ctx)
+        env, agent = split_config(config, self.ctx)
         return {"trainer": "population", "sweep_id": self.store.sweep_id,
-                "trial_id": trial.trial_id, "env": env, "agent": agent,
+                "trial_id": row, "env": env, "agent": agent,
                 "folds": self.ctx["folds"], "seeds": self.ctx["seeds"],
                 "episodes": self.ctx["episodes"]}
 
-    def _params(self, trial: Any) -> dict[str, Any]:
-        return {k: v for k, v in trial.config.items() if k in self.ctx["groups"]}
+    def _params(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in config.items() if k in self.ctx["groups"]}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.store.trial(trial.trial_id, "running", params=self._params(trial),
-                         run_parameters=self._run_parameters(trial), started=True)
+        for row, config in self._configs(trial):
+            self.store.trial(row, "running", params=self._params(config),
+                             run_parameters=self._run_parameters(row, config), started=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
-        self.store.trial(trial.trial_id, "running", **_fields(result))
-        path = getattr(self, "metrics_path", None)
-        if path is not None:  # TensorBoard: Tune writes each trial's events under tune/
-            from rsc_policy.tracking import flatten
+        for (row, config), own in zip(self._configs(trial), config_results(result),
+                                      strict=True):
+            self.store.trial(row, "running", **_fields(own))
+            path = getattr(self, "metrics_path", None)
+            if path is not None:  # TensorBoard: Tune writes each trial's events under tune/
+                from rsc_policy.tracking import flatten
 
-            line = {"trial_id": trial.trial_id, "params": self._params(trial),
-                    **{k: (None if math.isnan(v) else v) for k, v in flatten(result).items()}}
-            with Path(path).open("a") as sink:
-                sink.write(json.dumps(line) + "\n")
+                line = {"trial_id": row, "params": self._params(config),
+                        **{k: (None if math.isnan(v) else v)
+                           for k, v in flatten(own).items()}}
+                with Path(path).open("a") as sink:
+                    sink.write(json.dumps(line) + "\n")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        result = trial.last_result or {}
-        done = int(result.get("episodes_done", 0))
-        status = "completed" if done >= self.ctx["episodes"] else "stopped"
-        self._finish(trial, status, result)
+        results = config_results(trial.last_result or {})
+        for (row, config), own in zip(self._configs(trial), results, strict=False):
+            done = int(own.get("episodes_done", 0))
+            status = "completed" if done >= self.ctx["episodes"] else "stopped"
+            self._finish(row, config, status, own)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, "failed", trial.last_result or {})
+        results = config_results(trial.last_result or {})
+        for j, (row, config) in enumerate(self._configs(trial)):
+            self._finish(row, config, "failed", results[j] if j < len(results) else {})
 
-    def _finish(self, trial: Any, status: str, result: Mapping[str, Any]) -> None:
-        self.store.trial(trial.trial_id, status, **_fields(result))
+    def _finish(self, row: str, config: Mapping[str, Any], status: str,
+                result: Mapping[str, Any]) -> None:
+        self.store.trial(row, status, **_fields(result))
         self.finished_here += 1
         n = self.store.count_finished()
         value = result.get("score")
         shown = "n/a" if value is None else f"{value:.3f}"
-        params = " ".join(f"{k}={_short(v)}" for k, v in self._params(trial).items()
+        params = " ".join(f"{k}={_short(v)}" for k, v in self._params(config).items()
                           if k in self.ctx["searched"])
         collapsed = int(result.get("collapsed_runs", 0))
         note = f", {collapsed} collapsed run(s) (no trade / one action)" if collapsed else ""
-        print(f"[{n}/{self.samples}] trial {trial.trial_id} {status}: {self.ctx['metric']} "
+        print(f"[{n}/{self.samples}] trial {row} {status}: {self.ctx['metric']} "
               f"{shown} after {result.get('episodes_done', 0)}/{self.ctx['episodes']} episodes"
               f" x {len(self.ctx['folds'])} folds, "
               f"{int(result.get('env_steps', 0)):,} env steps in "
@@ -172,6 +188,34 @@ class Recorder(tune.Callback):
         if self.stop_after is not None and self.finished_here >= self.stop_after:
             self.stop_after = None
             os.kill(os.getpid(), signal.SIGINT)  # exactly what Ctrl-C does
+
+
+#: Key prefix of each configuration in a bundled trial's Tune config (``c0``, ``c1``, ...).
+CONFIG_KEY = "c"
+
+
+def bundled(ctx: Mapping[str, Any]) -> int:
+    """Configurations per trial (``configs_per_trial``; 1: Tune's trial is one config)."""
+    return int(ctx.get("configs_per_trial", 1))
+
+
+def trial_configs(config: Mapping[str, Any], ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The configurations of a trial's Tune config: itself, or its ``c0``..``c<G-1>``."""
+    g = bundled(ctx)
+    return [dict(config)] if g == 1 else [dict(config[f"{CONFIG_KEY}{j}"]) for j in range(g)]
+
+
+def row_id(trial_id: str, j: int, ctx: Mapping[str, Any]) -> str:
+    """The sweep row of configuration ``j`` of Tune trial ``trial_id``."""
+    return trial_id if bundled(ctx) == 1 else f"{trial_id}-{CONFIG_KEY}{j}"
+
+
+def config_results(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each configuration's result in a trial's report (a bundle reports them as JSON under
+    ``configs``; a one-configuration trial's report is its own)."""
+    if "configs" in result:
+        return list(json.loads(result["configs"]))
+    return [dict(result)]
 
 
 def _short(v: Any) -> str:
@@ -219,6 +263,20 @@ def new_settings(space: SearchSpace, opts: Mapping[str, Any], *, scheduler: str,
     """The sweep's settings (``sweep.json``; the sweep row's settings JSON)."""
     if scheduler == "pbt" and search != "random":
         raise UserError("--scheduler pbt explores by itself: use it with --search random")
+    g = int(opts.get("configs_per_trial", 1))
+    if g > 1:
+        if scheduler != "none" or search != "random":
+            raise UserError(
+                f"configs_per_trial = {g} trains several configurations in one population "
+                f"per trial: it needs --scheduler none and --search random (ASHA and PBT "
+                f"stop or copy one configuration, Optuna suggests one at a time); got "
+                f"--scheduler {scheduler} --search {search}")
+        if opts.get("engine") not in (None, "loop"):
+            raise UserError(f"configs_per_trial = {g} runs on --engine loop, got --engine "
+                            f"{opts['engine']}")
+        if opts["samples"] % g:
+            raise UserError(f"samples ({opts['samples']}) must be a multiple of "
+                            f"configs_per_trial ({g})")
     return {"sweep_id": sweep_id, "space_file": space.source, "space": space.to_json(),
             **dict(opts), "mode": METRICS[opts["metric"]], "scheduler": scheduler,
             "search": search, "max_concurrent": max_concurrent, "search_seed": search_seed,
@@ -330,10 +388,13 @@ def _fit(space: SearchSpace, settings: Mapping[str, Any], ctx: Mapping[str, Any]
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True,
                                    restart_errored=False)
     else:
+        g = bundled(ctx)
+        param_space = space.param_space() if g == 1 else {
+            f"{CONFIG_KEY}{j}": space.param_space() for j in range(g)}  # each drawn apart
         tuner = tune.Tuner(
-            trainable, param_space=space.param_space(),
+            trainable, param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric="score", mode=ctx["mode"], num_samples=settings["samples"],
+                metric="score", mode=ctx["mode"], num_samples=settings["samples"] // g,
                 max_concurrent_trials=settings["max_concurrent"],
                 # one process per concurrent trial for the whole sweep: imports and compiled
                 # kernels load once, not per trial
