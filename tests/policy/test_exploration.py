@@ -26,7 +26,7 @@ class KeyRecordingModule(StrategyQModule):
     """Records ``(runner, key, env index)`` of every draw whose action reaches the env."""
 
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs: Any):
-        key = self.exploration_key(t)
+        key = self.exploration_key
         self.__dict__.setdefault("draws", []).append((self.runner_index, key, len(batch["obs"])))
         return super()._forward_exploration(batch, t=t, **kwargs)
 

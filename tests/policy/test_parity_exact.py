@@ -32,7 +32,7 @@ class RecordingModule(StrategyQModule):
 
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs: Any):
         self.__dict__.setdefault("t_log", []).append(int(t))
-        self.__dict__.setdefault("key_log", []).append(self.exploration_key(t))
+        self.__dict__.setdefault("key_log", []).append(self.exploration_key)
         return super()._forward_exploration(batch, t=t, **kwargs)
 
 

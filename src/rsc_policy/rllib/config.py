@@ -295,6 +295,18 @@ class StrategyAgentConfig(AlgorithmConfig):
         return int(self.rollout_fragment_length)
 
     @override(AlgorithmConfig)
+    @override(AlgorithmConfig)
+    def build_env_to_module_connector(self, env: Any = None, spaces: Any = None,
+                                      device: Any = None) -> Any:
+        """RLlib's pipeline (with the user's pieces) plus
+        :class:`~rsc_policy.rllib.sampling.ActingEnvs` first: the module's exploration keys
+        count the envs that act."""
+        from rsc_policy.rllib.sampling import ActingEnvs
+
+        pipeline = super().build_env_to_module_connector(env, spaces, device)
+        pipeline.prepend(ActingEnvs())
+        return pipeline
+
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         if self.is_population:
             from rsc_policy.rllib.population_module import PopulationQModule

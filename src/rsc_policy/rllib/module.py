@@ -16,6 +16,7 @@ from rsc_policy.agent.kernels import greedy_actions
 from rsc_policy.agent.network import build_qnet, is_default_shape
 from rsc_policy.agent.params import DEFAULTS
 from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule
+from rsc_policy.rllib.sampling import ACTING
 
 QF_PREDS = "qf_preds"
 #: The team's network: RLlib's ``fcnet_hiddens`` / ``fcnet_activation`` default here to these.
@@ -34,8 +35,10 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
 
     Exploration keys: the draw for env ``j`` of a vector step is keyed on
     ``(seed, runner_index, k, j)`` where ``k`` is the runner's own count of env steps taken
-    (:meth:`begin_sample` hands it in with each request; the algorithm keeps one counter per
-    runner in its checkpointed state), so no key repeats across requests, runners or restarts.
+    (:meth:`begin_sample` hands in the algorithm's per-runner counter with each request, kept
+    in its checkpointed state; the module then advances it by the envs that act in each
+    vector step, :class:`~rsc_policy.rllib.sampling.ActingEnvs`), so no key repeats across
+    requests, runners or restarts, and RLlib's discarded action at an episode end uses no key.
     Epsilon is ``epsilon(t)`` of the global step estimate ``t`` RLlib passes; the
     ``per_episode`` schedule counts ``t // episode_length`` episodes (the runner hands the
     env's fixed episode length in with :meth:`set_episode_length`).
@@ -62,23 +65,16 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
             total_steps=cfg.get("epsilon_total_steps", d.epsilon_total_steps))
         self._fused = is_default_shape(self.q)  # acting through the fused forward
         self.runner_index = 0
-        self._key_base = 0  # env steps this runner took before the current request
-        self._t_base = 0  # RLlib's step estimate at the start of the current request
-        self._t_scale = 1
+        self._key = 0  # this runner's env steps so far: the next vector step's key
 
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:
         return ["target"]
 
-    def begin_sample(self, runner_index: int, key_base: int, t_base: int, t_scale: int) -> None:
-        """Set the exploration key context of the next ``EnvRunner.sample`` call.
-
-        RLlib passes ``t = (t_base // t_scale + ts) * t_scale`` to the exploration forward,
-        where ``ts`` counts the env steps taken so far in this call; so ``ts`` (and the key
-        ``key_base + ts``) is recovered exactly from ``t``.
-        """
-        self.runner_index = int(runner_index)
-        self._key_base, self._t_base, self._t_scale = int(key_base), int(t_base), int(t_scale)
+    def begin_sample(self, runner_index: int, key_base: int) -> None:
+        """Set the exploration key context of the next ``EnvRunner.sample`` call: the
+        runner's index and its env steps so far (the algorithm's per-runner counter)."""
+        self.runner_index, self._key = int(runner_index), int(key_base)
 
     @property
     def needs_episode_length(self) -> bool:
@@ -91,10 +87,6 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
             if int(length) < 1:
                 raise ValueError(f"episode_length must be >= 1, got {length!r}")
             self.schedule.episode_length = int(length)
-
-    def exploration_key(self, t: int) -> int:
-        """The key counter of the exploration forward pass at RLlib's step estimate ``t``."""
-        return self._key_base + int(t) // self._t_scale - self._t_base // self._t_scale
 
     def greedy(self, obs: Any) -> np.ndarray:
         """``argmax_a Q(obs, a)`` per row: one fused call for the default shape, else torch."""
@@ -113,11 +105,19 @@ class StrategyQModule(TorchRLModule, InferenceOnlyAPI):
     def _forward_exploration(self, batch: dict[str, Any], t: int = 0, **kwargs: Any
                              ) -> dict[str, Any]:
         """Epsilon-greedy with ``epsilon(t)``; row ``j`` is keyed on
-        ``(seed, runner_index, exploration_key(t), j)`` (see :mod:`rsc_policy.agent`)."""
+        ``(seed, runner_index, k, j)`` with ``k`` this runner's env steps so far, then ``k``
+        advances by the rows whose env acts (see the class docstring)."""
         actions = epsilon_greedy(self.greedy(batch[Columns.OBS]), self.schedule(int(t)),
-                                 self.seed, self.runner_index, self.exploration_key(t),
+                                 self.seed, self.runner_index, self._key,
                                  int(self.action_space.n))
+        acting = batch.get(ACTING)
+        self._key += len(actions) if acting is None else int(np.asarray(acting).sum())
         return {Columns.ACTIONS: torch.from_numpy(np.ascontiguousarray(actions))}
+
+    @property
+    def exploration_key(self) -> int:
+        """The key ``k`` of the next exploration forward pass."""
+        return self._key
 
     @override(TorchRLModule)
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 import numpy as np
+from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core import COMPONENT_RL_MODULE
 from ray.rllib.env.env_runner import EnvRunner
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
@@ -21,6 +22,29 @@ EMPTY_TRANSITIONS: dict[str, np.ndarray] = {
     "obs": np.zeros((0, 0), np.float32), "actions": np.zeros(0, np.int64),
     "rewards": np.zeros(0), "new_obs": np.zeros((0, 0), np.float32),
     "terminateds": np.zeros(0, bool)}
+
+
+#: Batch column of :class:`ActingEnvs`: whether the env's next action is a real env step.
+ACTING = "rsc_acting"
+
+
+class ActingEnvs(ConnectorV2):
+    """Env-to-module piece: per env, whether the action computed now will be an env step.
+
+    After an episode ends, RLlib's runner still computes an action for that env in the next
+    vector step and discards it (the vector env resets the env instead, and no step is
+    counted). :class:`~rsc_policy.rllib.module.StrategyQModule` advances its own
+    exploration-key counter by the acting envs only, so its keys count the runner's real env
+    steps without re-deriving RLlib's global-step formula. Uses the public ConnectorV2 API:
+    an episode that is done when the batch is built is the one whose action is discarded.
+    """
+
+    def __call__(self, *, rl_module: Any, batch: dict[str, Any], episodes: list[Any],
+                 explore: bool | None = None, shared_data: dict | None = None,
+                 **kwargs: Any) -> Any:
+        for ep in episodes:
+            self.add_batch_item(batch, ACTING, not ep.is_done, single_agent_episode=ep)
+        return batch
 
 
 def episodes_to_transitions(episodes: list[Any]) -> dict[str, np.ndarray]:
@@ -143,8 +167,7 @@ def sample_on_runner(runner: EnvRunner, *, global_steps: int, key_base: int,
     if population:
         runner.module.begin_sample(runner.worker_index or 0, key_base)
     else:
-        scale = max(1, int(runner.config.num_env_runners or 0))
-        runner.module.begin_sample(runner.worker_index or 0, key_base, global_steps, scale)
+        runner.module.begin_sample(runner.worker_index or 0, key_base)
     try:
         if getattr(runner.module, "needs_episode_length", False):
             runner.module.set_episode_length(episode_length_of(runner))
