@@ -80,16 +80,16 @@ def prepare_market_data(
     ``start..end`` already have warmed-up indicators.
     """
     if isinstance(data, pd.DataFrame):
-        ohlcv = validate_ohlcv(data)
         source = "<DataFrame>"
+        table = add_indicators(validate_ohlcv(data), source)
     else:
-        ohlcv, source = _load(str(data), date_column, date_format)
-    table = add_indicators(ohlcv, source)
+        source = str(data)
+        table = _with_indicators(source, date_column, date_format)
     lo = pd.Timestamp(start) if start is not None else None
     hi = pd.Timestamp(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise MarketDataError(f"start {lo.date()} is after end {hi.date()}")
-    sliced = table.loc[lo:hi]
+    sliced = table.loc[lo:hi].copy()  # the cached table stays untouched
     if len(sliced) < min_rows:
         span = f"{table.index[0].date()} to {table.index[-1].date()}"
         raise MarketDataError(
@@ -104,6 +104,16 @@ def _load_cached(name: str, date_column: str | None, date_format: str | None) ->
     if name in SAMPLES:
         return load_sample(name)
     return load_ohlcv(name, date_column=date_column, date_format=date_format)
+
+
+@lru_cache(maxsize=8)
+def _with_indicators(name: str, date_column: str | None, date_format: str | None
+                     ) -> pd.DataFrame:
+    """The whole file with its indicators, once per process: every env of a sweep's trials
+    (each fold, seed and validation window) slices this table instead of recomputing the
+    indicators of the whole history (~35 ms each on msft's 8,000 bars). Read-only: callers
+    get copies of slices."""
+    return add_indicators(_load_cached(name, date_column, date_format), name)
 
 
 def _load(name: str, date_column: str | None, date_format: str | None) -> tuple[pd.DataFrame, str]:

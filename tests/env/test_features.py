@@ -66,3 +66,20 @@ def test_ranges_of_bounded_indicators(table):
     )
     assert (out["atr_14"] > 0).all()
     assert isinstance(out.index, pd.DatetimeIndex)
+
+
+def test_indicators_are_computed_once_per_file_and_callers_get_copies():
+    """A sweep builds an env per fold, seed and validation window: the whole file's
+    indicators are computed once per process and sliced; what a caller does to its slice
+    never reaches the cache."""
+    from rsc_env import features, prepare_market_data
+
+    features._with_indicators.cache_clear()
+    first = prepare_market_data("sp500", start="2010-01-01", end="2010-12-31")
+    second = prepare_market_data("sp500", start="2011-01-01", end="2011-12-31")
+    info = features._with_indicators.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    fresh = add_indicators(load_sample("sp500")).loc["2011-01-01":"2011-12-31"]
+    pd.testing.assert_frame_equal(second, fresh)
+    first["close"] = -1.0
+    assert (prepare_market_data("sp500", start="2010-01-01", end="2010-12-31")["close"] > 0).all()
