@@ -27,8 +27,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "team": Preset("the team's rule and defaults (parity)"),
     "recommended": Preset(
-        "learns the planted patterns: penalty 0.0002 per trade, position observed, replay "
-        "memory 20,000, batch 64, target sync every 200 steps, epsilon decay 0.9995",
+        "learns the planted patterns: penalty 0.0002 per trade, position observed, a window "
+        "of 1 bar, replay memory 20,000, batch 64, target sync every 200 steps, epsilon "
+        "decay 0.9995",
         env=MappingProxyType({
             # the team's cumulative penalty makes every trade cost penalty / (1 - gamma) in
             # value, ~50x the edge of a bar at 10 % sizing: it never learns a sine
@@ -37,6 +38,10 @@ PRESETS: dict[str, Preset] = {
             "trading_frequency_penalty": 0.0002,
             # the action's return arrives one step later through the position: observe it
             "observe_position": True,
+            # one bar of the 20 normalised features (not 5 bars: 100 inputs) is enough for
+            # the indicators that carry the trend and the deviation; over seeds 0-9 of
+            # mean_reversion 44 % of the oracle instead of 28 % (README, "Can it learn?")
+            "window_size": 1,
         }),
         agent=MappingProxyType({
             # 2,000 transitions (the team's) is two thirds of one 3,000-bar episode: the

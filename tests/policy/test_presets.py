@@ -78,3 +78,33 @@ def test_walk_forward_takes_a_preset_and_a_fee(tmp_path) -> None:
     ok = CliRunner().invoke(app, [*args, "--preset", "recommended", "--fee-percent", "0.1"])
     assert ok.exit_code == 0, ok.output
     assert "preset recommended, fee 10 bp" in (tmp_path / "walkforward.md").read_text()
+
+
+def test_walk_forward_takes_a_settings_file_and_set_overrides(tmp_path) -> None:
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from rsc_policy.cli.bench import app
+
+    data = str(Path(__file__).resolve().parents[1] / "data" / "googl_daily_2009_2018.csv")
+    args = ["walk-forward", "--data", data, "--train-years", "1", "--validation-years", "1",
+            "--step-years", "10", "--test-years", "1", "--seeds", "0", "--episodes", "1"]
+    cfg = tmp_path / "best.toml"
+    cfg.write_text('preset = "recommended"\n[agent]\ngamma = 0.8\n[env]\nwindow_size = 10\n')
+    bad = CliRunner().invoke(app, [*args, "--config", str(cfg), "--set", "gamma",
+                                   "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--set 'gamma': expected KEY=VALUE" in bad.output
+    out = tmp_path / "ok"
+    ok = CliRunner().invoke(app, [*args, "--config", str(cfg), "--set", "risk_fraction=0.5",
+                                  "--label", "rsc-tune best", "--out", str(out)])
+    assert ok.exit_code == 0, ok.output
+    # the file's preset applies (no --preset given); the table's title names the label
+    assert "rsc-tune best, fee 0.1 bp" in (out / "walkforward.md").read_text()
+    written = json.loads((out / "walkforward.json").read_text())
+    env, agent = written["settings"]["env"], written["settings"]["agent"]
+    assert written["settings"]["preset"] == "recommended"
+    assert agent["gamma"] == 0.8 and agent["memory_size"] == 20_000
+    assert env["window_size"] == 10 and env["risk_fraction"] == 0.5
+    assert env["trade_penalty_mode"] == "per_trade"

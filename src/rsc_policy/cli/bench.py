@@ -118,19 +118,27 @@ def walk_forward_cmd(
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds per fold"),
     episodes: int = typer.Option(10, help="training episodes per fold and seed"),
     metric: str = typer.Option("sharpe", help="figure the verdict compares"),
-    preset: str = typer.Option("team", help="settings preset (rsc_policy.presets): team | "
-                               "recommended"),
+    preset: str = typer.Option(None, help="settings preset (rsc_policy.presets): team | "
+                               "recommended [default: team, or the --config file's]"),
     fee_percent: float = typer.Option(None, help="transaction fee in percent (0.1 = 10 bp) "
                                       "[the preset's: 0.001]"),
+    config: Annotated[Path | None, typer.Option(
+        help="rsc-train settings file (TOML/YAML; its data and dates are not used)")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="any rsc-train setting, KEY=VALUE (repeatable), e.g. --set "
+        "gamma=0.95; beats the file and the preset")] = None,
+    label: str = typer.Option(None, help="name of the settings in the table's title "
+                              "[the preset's]"),
     out: Annotated[Path, typer.Option(help="output directory")] = Path("bench-out"),
 ) -> None:
     """Walk-forward validation of the sequential trainer with rsc-train's settings (the
-    team's, or a ``--preset``): a table per fold x seed and a verdict against buy-and-hold
-    with a bootstrap interval."""
+    team's, a ``--preset``, a ``--config`` file, ``--set`` overrides): a table per fold x
+    seed and a verdict against buy-and-hold with a bootstrap interval."""
     import json
 
     from rsc_cli.errors import UserError
     from rsc_policy.agent.sequential import train_sequential
+    from rsc_policy.cli.check import parse_sets
     from rsc_policy.evaluation.walkforward import verdict_text, walk_forward
     from rsc_policy.settings import load_settings
 
@@ -138,7 +146,8 @@ def walk_forward_cmd(
         seed_list = [int(x) for x in seeds.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--seeds {seeds!r}: give comma-separated integers") from None
-    chosen = load_settings(None, {"preset": preset, "transaction_fee_percent": fee_percent})
+    chosen = load_settings(config, {**parse_sets(set_ or []), "preset": preset,
+                                    "transaction_fee_percent": fee_percent})
     agent = chosen.agent.model_dump(exclude={"updates_per_step"})
 
     def train(cfg: dict, seed: int):
@@ -166,12 +175,14 @@ def walk_forward_cmd(
                             for r in result["table"].to_dict("records")}, columns).replace(
         "| policy |", "| run |", 1)
     fee_bp = chosen.env.transaction_fee_percent * 100
-    text = "\n".join([f"# walk-forward: `{data}`, preset {preset}, fee {fee_bp:g} bp, "
+    name = label or f"preset {chosen.preset}"
+    text = "\n".join([f"# walk-forward: `{data}`, {name}, fee {fee_bp:g} bp, "
                       f"{episodes} episodes per fold and seed", "",
                       table, "", verdict_text(result["verdict"]), ""])
     (out / "walkforward.md").write_text(text)
     (out / "walkforward.json").write_text(json.dumps(
-        {"verdict": result["verdict"], "rows": result["table"].to_dict("records")},
+        {"verdict": result["verdict"], "settings": chosen.to_dict(),
+         "rows": result["table"].to_dict("records")},
         indent=2, default=str))
     print(text)
 
