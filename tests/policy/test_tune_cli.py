@@ -294,3 +294,44 @@ def test_parity_of_configurations_bundled_in_one_population(ray_local, tiny, tmp
                                       {**env, "start": val_start, "end": val_end})
             assert run["sharpe"] == pytest.approx(figures["sharpe"], rel=0, abs=0), t.trial_id
             assert run["total_return"] == figures["total_return"]
+
+
+@pytest.mark.slow
+def test_each_completed_trial_is_also_scored_on_planted_series(ray_local, tmp_path):
+    """``planted = [...]`` in [sweep]: every trial that ran all its episodes also trains its
+    configuration on those planted series (rsc-check learnability's code, seed 0); the
+    figures are in the trial's results and in the report's ranking, equal to the check run
+    directly on the same configuration."""
+    from rsc_policy.tuning.report import planted_by_trial
+    from rsc_policy.tuning.space import load_space
+    from rsc_policy.tuning.sweep import build_context
+    from rsc_policy.tuning.trial import planted_score, split_config
+
+    space_file = tmp_path / "planted.toml"
+    space_file.write_text(TINY.replace("episodes = 1\n", "episodes = 1\nplanted = "
+                                       "[\"sine\", \"random_walk\"]\nplanted_env_steps = 1500\n"))
+    out, url = tmp_path / "sweep", f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = _invoke(tune_app, [space_file, "--out", out, "--db", url, "--scheduler", "none"])
+    assert result.exit_code == 0, result.output
+    _, trials = _rows(url)
+    scores = planted_by_trial(out)
+    assert set(scores) == set(trials["trial_id"])
+    report = (out / "report.md").read_text()
+    assert "planted: fraction of the oracle" in report and "sine, random_walk" in report
+    space = load_space(space_file)
+    ctx = build_context(space, {**space.options.model_dump(), "engine": "loop"})
+    t = trials.iloc[0]
+    env, agent = split_config(t["params"], ctx)
+    direct = planted_score(env, agent, ctx)
+    assert set(direct) == {"planted_sine", "planted_random_walk", "planted_fraction",
+                           "planted_collapsed", "planted_passed"}
+    assert scores[t["trial_id"]] == pytest.approx(direct, rel=0, abs=0, nan_ok=True)
+    assert f"{direct['planted_fraction']:.0%}" in report
+
+
+def test_an_unknown_planted_series_is_refused(tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text(TINY.replace("episodes = 1\n", "episodes = 1\nplanted = [\"sin\"]\n"))
+    result = _invoke(tune_app, [space, "--out", tmp_path / "o"])
+    assert result.exit_code == 2 and "planted: unknown series ['sin']" in result.output
+    assert not (tmp_path / "o").exists()

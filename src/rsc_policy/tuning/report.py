@@ -3,6 +3,7 @@ test-period equity against buy-and-hold, and the verdict with its interval over 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -98,15 +99,31 @@ def plot_params(path: Path, rows: Sequence[Mapping[str, Any]], space: Mapping[st
     return path
 
 
+def planted_by_trial(out: Path) -> dict[str, dict[str, float]]:
+    """Each trial's planted-series scores (``planted_*`` of its last result with them) from
+    ``out/metrics.jsonl``, the sweep's record of every trial result."""
+    path = out / "metrics.jsonl"
+    found: dict[str, dict[str, float]] = {}
+    if not path.exists():
+        return found
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        scores = {k: v for k, v in row.items() if k.startswith("planted_")}
+        if scores:
+            found[row["trial_id"]] = scores
+    return found
+
+
 def _ranking(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
-             searched: Sequence[str]) -> str:
+             searched: Sequence[str], planted: Mapping[str, Mapping[str, float]] | None = None
+             ) -> str:
     sign = -1.0 if settings["mode"] == "max" else 1.0
     # trials that ran every fold first (a stopped trial's mean is over fewer folds)
     ranked = sorted(rows, key=lambda r: (r["metric_value"] is None, -r["folds_done"],
                                          sign * (r["metric_value"] or 0.0)))
     head = ["rank", "trial", "status", f"validation {settings['metric']}", "buy-and-hold",
             "percentile among random policies", "folds", "collapsed runs", "env steps",
-            *searched]
+            *(["planted: fraction of the oracle"] if planted is not None else []), *searched]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, r in enumerate(ranked, 1):
         bh = [f["runs"][0].get("buy_and_hold") for f in r["fold_metrics"] or []]
@@ -118,9 +135,19 @@ def _ranking(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
         cells = [str(i), r["trial_id"], r["status"], _fmt(r["metric_value"]), _fmt(bh_mean),
                  f"{np.mean(pct):.0f}" if pct else "n/a", str(r["folds_done"]),
                  f"{collapsed}/{len(runs)}", f"{r['env_steps']:,}",
+                 *([_planted_cell(planted.get(r["trial_id"]))] if planted is not None else []),
                  *(_fmt(r["params"].get(n)) for n in searched)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _planted_cell(scores: Mapping[str, float] | None) -> str:
+    if not scores:
+        return "n/a"
+    cell = f"{scores['planted_fraction']:.0%}"
+    if scores.get("planted_collapsed"):
+        cell += f" ({scores['planted_collapsed']:.0f} collapsed)"
+    return cell
 
 
 def _test_section(out: Path, final: Mapping[str, Any]) -> list[str]:
@@ -189,11 +216,19 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
              f"**{steps / max(tuning_s, 1e-9):,.0f} env steps/s** over the Tune run "
              f"(`summary.json`; {steps / max(span, 1e-9):,.0f} over the trials' span; "
              "training steps only, validation episodes not counted).", "",
-             "## Ranking (walk-forward validation)", "", _ranking(rows, settings, searched), "",
+             "## Ranking (walk-forward validation)", "",
+             _ranking(rows, settings, searched,
+                      planted_by_trial(out) if settings.get("planted") else None), "",
              "Percentile among random policies: the runs' mean percentile of the metric among "
              "100 uniformly random policies on the same validation window (drawn once per "
              "sweep; 50 is what a random policy gets); n/a where the trial changes the sizing, "
-             "stop-loss or fee, whose random policies differ.", ""]
+             "stop-loss or fee, whose random policies differ.", "",
+             *([f"Planted: each trial that ran all its episodes also trained its configuration "
+                f"on the planted series {', '.join(settings['planted'])} (rsc-check "
+                f"learnability, seed 0, {settings.get('planted_env_steps', 20_000):,} env "
+                "steps); the mean fraction of the oracle's held-out Sharpe it reached on the "
+                "series with an edge (n/a: stopped early).", ""]
+               if settings.get("planted") else [])]
     if settings["scheduler"] == "pbt":
         lines += ["With PBT a trial that exploited another continues from the donor's folds: "
                   "its metric mixes the configurations it ran under; the parameters shown "

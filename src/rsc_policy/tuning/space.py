@@ -62,11 +62,21 @@ class SweepOptions(BaseModel):
                             "population (1: each member walks whole episodes, as alone)")
     configs_per_trial: int = Field(1, ge=1, description="configurations trained in one "
                                    "population per trial (FIFO and random search only)")
+    planted: list[str] = Field(default_factory=list, description="planted series (rsc-check "
+                               "learnability) each trial that runs all its episodes is also "
+                               "scored on, seed 0; empty: off")
+    planted_env_steps: int = Field(20_000, ge=1_000, description="env steps of each planted "
+                                   "training")
 
     @model_validator(mode="after")
     def _metric(self) -> SweepOptions:
         if self.metric not in METRICS:
             raise ValueError(f"metric {self.metric!r} is not one of {sorted(METRICS)}")
+        from rsc_env.planted import GENERATORS
+
+        unknown = [n for n in self.planted if n not in GENERATORS]
+        if unknown:
+            raise ValueError(f"planted: unknown series {unknown}; known: {sorted(GENERATORS)}")
         return self
 
 

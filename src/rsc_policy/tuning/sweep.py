@@ -67,6 +67,8 @@ def build_context(space: SearchSpace, opts: Mapping[str, Any]) -> dict[str, Any]
         "env_copies": int(opts.get("env_copies", 1)), "fragment": POPULATION_FRAGMENT,
         "engine": opts.get("engine") or "rllib",
         "configs_per_trial": int(opts.get("configs_per_trial", 1)),
+        "planted": list(opts.get("planted") or []),
+        "planted_env_steps": int(opts.get("planted_env_steps", 20_000)),
     }
     return {**ctx, **sweep_constants(ctx)}
 

@@ -162,6 +162,7 @@ def _loop_trial(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, An
     state["train_s"] += time.perf_counter() - t0
     state["rounds"] = ctx["episodes"]
     state["folds"] = _score(env, ctx, [r.agent.greedy for r in trained])
+    state["planted"] = planted_score(env, agent, ctx)
     state["wall_s"] += time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / STATE_FILE).write_text(json.dumps(state))
@@ -204,7 +205,8 @@ def _loop_bundle(configs: list[dict[str, Any]], ctx: Mapping[str, Any]) -> None:
         mine = [trained[i] for i in range(len(members)) if owner[i] == j]
         state = {"rounds": ctx["episodes"], "env_steps": sum(r.env_steps for r in mine),
                  "train_s": train_s / len(configs),
-                 "folds": _score(env, ctx, [r.agent.greedy for r in mine])}
+                 "folds": _score(env, ctx, [r.agent.greedy for r in mine]),
+                 "planted": planted_score(env, splits[j][1], ctx)}
         state["wall_s"] = time.perf_counter() - t0
         results.append(_result(state, ctx))
     sign = 1.0 if ctx["mode"] == "max" else -1.0
@@ -237,6 +239,8 @@ def _rllib_rounds(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, 
             state["train_s"] += time.perf_counter() - t0
             state["folds"] = _score(env, ctx, [p.act for p in algo.member_policies()])
             state["rounds"] = r + 1
+            if state["rounds"] == ctx["episodes"]:  # a trial that ran all its episodes
+                state["planted"] = planted_score(env, agent, ctx)
             state["wall_s"] += time.perf_counter() - t0
             with tempfile.TemporaryDirectory() as d:
                 (Path(d) / STATE_FILE).write_text(json.dumps(state))
@@ -273,6 +277,34 @@ def _score(env: Mapping[str, Any], ctx: Mapping[str, Any], acts: list[Any]
     return folds
 
 
+def planted_score(env: Mapping[str, Any], agent: Mapping[str, Any],
+                  ctx: Mapping[str, Any]) -> dict[str, float]:
+    """The trial's configuration on the planted series of ``ctx["planted"]``
+    (:func:`rsc_policy.evaluation.learnability.run_check`, seed 0, ``planted_env_steps``):
+    ``planted_fraction`` (mean fraction of the oracle's held-out Sharpe over the series with
+    an edge), ``planted_<series>`` (that fraction; the null's: the agent's Sharpe),
+    ``planted_collapsed`` (collapsed runs) and ``planted_passed`` (1.0 if the check passed).
+    Empty when the sweep asks for none."""
+    if not ctx.get("planted"):
+        return {}
+    from rsc_policy.evaluation.learnability import CheckPlan, run_check
+
+    plan = CheckPlan(series=tuple(ctx["planted"]), seeds=(0,),
+                     env_steps=int(ctx["planted_env_steps"]),
+                     env_params={k: v for k, v in env.items()
+                                 if k not in ("data", "date_format", "start", "end")},
+                     agent_params=dict(agent))
+    res = run_check(plan)
+    out = {f"planted_{v['series']}": float(v["agent_sharpe_mean"] if v["null"]
+                                           else v["fraction_of_oracle"])
+           for v in res["series"]}
+    out["planted_fraction"] = _mean_or_nan([v["fraction_of_oracle"] for v in res["series"]
+                                            if not v["null"]])
+    out["planted_collapsed"] = float(sum(len(v["collapsed"]) for v in res["series"]))
+    out["planted_passed"] = float(res["passed"])
+    return out
+
+
 def _mean_or_nan(values: list[float | None]) -> float:
     known = [v for v in values if v is not None]
     return float(np.mean(known)) if known else math.nan
@@ -297,6 +329,7 @@ def _result(state: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
         "trial_time_s": state["wall_s"],
         "env_steps_per_s": state["env_steps"] / max(state["train_s"], 1e-9),
         "fold_metrics": json.dumps(folds),
+        **state.get("planted", {}),
     }
 
 
