@@ -225,8 +225,9 @@ def test_the_example_space_searches_the_learnability_options():
 
 def test_trials_are_scored_against_the_sweeps_random_policies(tmp_path):
     """The random policies of each validation window are drawn once per sweep; a trial's run
-    gets its percentile among them, unless the trial changes the trading settings (then the
-    sweep's draws are not its random policies, and the percentile is None, not a wrong one)."""
+    gets its percentile among them, unless the trial changes the trading settings: then the
+    sweep's draws are not its random policies, and it is ranked among its own (drawn with
+    its settings, once per process)."""
     from rsc_policy.evaluation.benchmarks import percentile_among, random_draws
     from rsc_policy.tuning.space import load_space
     from rsc_policy.tuning.sweep import build_context
@@ -255,8 +256,10 @@ def test_trials_are_scored_against_the_sweeps_random_policies(tmp_path):
                     "wall_s": 1.0}, ctx)["random_percentile"] == pytest.approx(np.mean(
                         [r["random_percentile"] for f in folds for r in f["runs"]]))
     env, _ = split_config({"risk_fraction": 0.3}, ctx)  # other sizing: other random policies
-    assert all(r["random_percentile"] is None
-               for f in _score(env, ctx, [always(1)] * n) for r in f["runs"])
+    own = random_draws({**env, "start": val_start, "end": val_end})["sharpe"]
+    assert not np.array_equal(own, ctx["fold_random"][k])
+    run = _score(env, ctx, [always(1)] * n)[k]["runs"][0]
+    assert run["random_percentile"] == percentile_among(run["sharpe"], own)
 
 
 @pytest.mark.slow

@@ -220,9 +220,10 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
              _ranking(rows, settings, searched,
                       planted_by_trial(out) if settings.get("planted") else None), "",
              "Percentile among random policies: the runs' mean percentile of the metric among "
-             "100 uniformly random policies on the same validation window (drawn once per "
-             "sweep; 50 is what a random policy gets); n/a where the trial changes the sizing, "
-             "stop-loss or fee, whose random policies differ.", "",
+             "100 uniformly random policies on the same validation window with the trial's "
+             "env settings (drawn once per sweep, or once per process for a trial that "
+             "changes the sizing, stop-loss, fee or window; 50 is what a random policy "
+             "gets).", "",
              *([f"Planted: each trial that ran all its episodes also trained its configuration "
                 f"on the planted series {', '.join(settings['planted'])} (rsc-check "
                 f"learnability, seed 0, {settings.get('planted_env_steps', 20_000):,} env "

@@ -13,6 +13,7 @@ any fold.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
@@ -261,10 +262,11 @@ def _score(env: Mapping[str, Any], ctx: Mapping[str, Any], acts: list[Any]
     for k, (_, _, val_start, val_end) in enumerate(ctx["folds"]):
         val_cfg = {**env, "start": val_start, "end": val_end}
         bh = ctx["fold_buy_and_hold"][k] if env_shared(env, ctx) else None
-        # The sweep's random policies of this window, when they are the trial's too. A trial
-        # that changes the sizing, stop-loss or fee has other random policies: drawing them
-        # (~0.4 s per window) would cost a third of a trial; its percentile stays None.
-        draws = ctx["fold_random"][k] if random_shared(env, ctx) else None
+        # The sweep's random policies of this window when they are the trial's too; a trial
+        # that changes the sizing, stop-loss, fee or window has its own, drawn once per
+        # process and settings (~0.4 s per window, the first time).
+        draws = (ctx["fold_random"][k] if random_shared(env, ctx)
+                 else window_random(tuple(sorted(val_cfg.items())), metric))
         runs = []
         for j, seed in enumerate(ctx["seeds"]):
             fig, bh = score_window(acts[k * n_seeds + j], val_cfg, bh)
@@ -340,6 +342,16 @@ def env_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
     base = ctx["base_env"]
     return all(env.get(k) == base.get(k) for k in ("transaction_fee_percent", "window_size",
                                                    "initial_balance", "data", "date_format"))
+
+
+@functools.lru_cache(maxsize=256)
+def window_random(env_items: tuple[tuple[str, Any], ...], metric: str) -> list[float]:
+    """``metric`` of the 100 random policies of the window and env settings ``env_items``
+    (sorted items of the env config), once per process: a trial's rounds, and trials that
+    share those settings, reuse them."""
+    from rsc_policy.evaluation.benchmarks import random_draws
+
+    return random_draws(dict(env_items))[metric].tolist()
 
 
 #: Env settings besides those of :func:`env_shared` that change what a random policy's
