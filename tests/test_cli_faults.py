@@ -27,33 +27,6 @@ test_years = 2.0
 [agent]
 lr = {low = 1e-4, high = 3e-3, log = true}
 """
-RAY_MARKS = ("raylet", "gcs_server", "ray::", "ray/_private", "ray/dashboard", "ray/autoscaler")
-
-
-def _processes() -> dict[int, tuple[int, str, str]]:
-    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,stat=,args="], capture_output=True,
-                         text=True).stdout
-    table = {}
-    for line in out.splitlines():
-        pid, ppid, stat, *args = line.split(None, 3)
-        table[int(pid)] = (int(ppid), stat, args[0] if args else "")
-    return table
-
-
-def _ray_tree(root: int) -> set[int]:
-    table, tree, frontier = _processes(), set(), {root}
-    while frontier:
-        frontier = {pid for pid, (ppid, _, _) in table.items() if ppid in frontier} - tree
-        tree |= frontier
-    return {pid for pid in tree if any(k in table[pid][2] for k in RAY_MARKS)}
-
-
-def _alive(pids: set[int]) -> dict[int, str]:
-    table = _processes()
-    return {pid: table[pid][2] for pid in pids
-            if pid in table and not table[pid][1].startswith("Z")}
-
-
 def _wait_until(cond, proc: subprocess.Popen, log: Path, what: str, seconds: float = 180):
     deadline = time.monotonic() + seconds
     while not cond():
@@ -104,7 +77,7 @@ def test_a_swallowed_sigterm_still_stops_the_sweep(monkeypatch):
     assert errors.sigterm_received()
 
 
-def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path):
+def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path, processes):
     """SIGINT as soon as the raylet has spawned its agents (Ray still starting): exit 130,
     no traceback, and no process of the run (GCS, raylet, DashboardAgent, RuntimeEnvAgent)
     alive a few seconds later."""
@@ -118,8 +91,8 @@ def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path):
     seen: set[int] = set()
 
     def agents_up() -> bool:
-        seen.update(_ray_tree(proc.pid))
-        table = _processes()
+        seen.update(processes.ray_tree(proc.pid))
+        table = processes.table()
         return any("Agent" in table[p][2] for p in seen if p in table)
 
     try:
@@ -127,16 +100,16 @@ def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path):
         proc.send_signal(signal.SIGINT)
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
-            seen.update(_ray_tree(proc.pid))  # anything spawned while Ray was stopping
+            seen.update(processes.ray_tree(proc.pid))  # anything spawned while Ray was stopping
             time.sleep(0.05)
         assert proc.wait(timeout=60) == 130, log.read_text()
     finally:
         proc.kill()
     assert "Traceback" not in log.read_text(), log.read_text()
     deadline = time.monotonic() + 5
-    while _alive(seen) and time.monotonic() < deadline:
+    while processes.alive(seen) and time.monotonic() < deadline:
         time.sleep(0.2)  # polling the process table while processes exit
-    left = _alive(seen)
+    left = processes.alive(seen)
     for pid in left:  # do not leave them to the next test
         os.kill(pid, signal.SIGKILL)
     assert not left, f"alive after Ctrl-C during Ray start: {left}"

@@ -23,36 +23,6 @@ PERIODS = ["--start", "2014-01-01", "--end", "2014-12-31", "--val-start", "2015-
            "--val-end", "2015-06-30"]  # fmt: skip
 
 
-RAY_MARKS = ("raylet", "gcs_server", "ray::", "ray/_private", "ray/dashboard", "ray/autoscaler")
-
-
-def _processes() -> dict[int, tuple[int, str, str]]:
-    """pid -> (parent pid, state, command line) of every live process."""
-    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,stat=,args="], capture_output=True,
-                         text=True).stdout
-    table = {}
-    for line in out.splitlines():
-        pid, ppid, stat, *args = line.split(None, 3)
-        table[int(pid)] = (int(ppid), stat, args[0] if args else "")
-    return table
-
-
-def _ray_tree(root: int) -> set[int]:
-    """The Ray processes descending from ``root`` (its raylet, GCS, workers, agents). Only
-    this run's: other Ray sessions on the machine are not counted."""
-    table, tree, frontier = _processes(), set(), {root}
-    while frontier:
-        frontier = {pid for pid, (ppid, _, _) in table.items() if ppid in frontier} - tree
-        tree |= frontier
-    return {pid for pid in tree if any(k in table[pid][2] for k in RAY_MARKS)}
-
-
-def _alive(pids: set[int]) -> set[int]:
-    """Those of ``pids`` still running (zombies count as gone)."""
-    table = _processes()
-    return {pid for pid in pids if pid in table and not table[pid][1].startswith("Z")}
-
-
 def _episodes(url: str) -> int:
     engine = create_engine(url)
     try:
@@ -83,14 +53,14 @@ def _wait_for_episodes(proc: subprocess.Popen, url: str, log: Path, n: int = 1) 
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_stops_cleanly_with_a_resumable_checkpoint(tmp_path, sig, code):
+def test_signal_stops_cleanly_with_a_resumable_checkpoint(tmp_path, sig, code, processes):
     out, log = tmp_path / "run", tmp_path / "train.log"
     proc = _start(["--num-env-runners", "1", "--envs-per-runner", "2",
                    "--env-steps", "100000000", "--checkpoint-every", "1000"], out, log)
     try:
         _wait_for_episodes(proc, f"sqlite:///{out}/rsc.sqlite", log, n=2)
-        ray_procs = _ray_tree(proc.pid)
-        table = _processes()
+        ray_procs = processes.ray_tree(proc.pid)
+        table = processes.table()
         assert any("raylet" in table[p][2] for p in ray_procs), [table[p] for p in ray_procs]
         proc.send_signal(sig)
         assert proc.wait(timeout=120) == code, log.read_text()
@@ -101,9 +71,9 @@ def test_signal_stops_cleanly_with_a_resumable_checkpoint(tmp_path, sig, code):
     assert "*** " not in text_out  # no C++ stack dump
     assert (out / "checkpoint" / "rsc_run.json").is_file(), text_out
     deadline = time.monotonic() + 30
-    while _alive(ray_procs) and time.monotonic() < deadline:
+    while processes.alive(ray_procs) and time.monotonic() < deadline:
         time.sleep(0.2)  # polling the process table while Ray's processes exit
-    assert not _alive(ray_procs), "Ray processes of the stopped run are still alive"
+    assert not processes.alive(ray_procs), "Ray processes of the stopped run are still alive"
     engine = create_engine(f"sqlite:///{out}/rsc.sqlite")
     with engine.connect() as conn:
         status = conn.execute(text("SELECT status FROM training_runs")).scalar()

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -104,18 +103,9 @@ def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("RSC_STATE_DIR", str(tmp_path / "state"))
 
 
-def _count(url: str, sql: str) -> Any:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(sql)).scalar()
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_outage_longer_than_the_retries_buffers_and_writes_everything(pg_url, proxy,
+def test_outage_longer_than_the_retries_buffers_and_writes_everything(pg_url, scalar, proxy,
                                                                       tmp_path):
     """rsc-train through a 25 s outage: exit 0, every finished episode written once, in the
     order finished, run completed, no traceback."""
@@ -129,8 +119,8 @@ def test_outage_longer_than_the_retries_buffers_and_writes_everything(pg_url, pr
                                 env={**os.environ, "RSC_PROGRESS": "0"})
     try:
         deadline = time.monotonic() + 240
-        while (_count(pg_url, "SELECT COUNT(*) FROM episodes")
-               if _count(pg_url, "SELECT COUNT(*) FROM information_schema.tables WHERE "
+        while (scalar(pg_url, "SELECT COUNT(*) FROM episodes")
+               if scalar(pg_url, "SELECT COUNT(*) FROM information_schema.tables WHERE "
                                  "table_name = 'episodes'") else 0) < 1:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
@@ -151,10 +141,10 @@ def test_outage_longer_than_the_retries_buffers_and_writes_everything(pg_url, pr
     import json
 
     summary = json.loads((out / "summary.json").read_text())
-    status = _count(pg_url, "SELECT status FROM training_runs")
-    n = _count(pg_url, "SELECT COUNT(*) FROM episodes")
-    distinct = _count(pg_url, "SELECT COUNT(DISTINCT rllib_episode_id) FROM episodes")
-    bad = _count(pg_url, "SELECT COUNT(*) FROM episodes e WHERE e.total_steps <> "
+    status = scalar(pg_url, "SELECT status FROM training_runs")
+    n = scalar(pg_url, "SELECT COUNT(*) FROM episodes")
+    distinct = scalar(pg_url, "SELECT COUNT(DISTINCT rllib_episode_id) FROM episodes")
+    bad = scalar(pg_url, "SELECT COUNT(*) FROM episodes e WHERE e.total_steps <> "
                          "(SELECT COUNT(*) FROM steps s WHERE s.episode_id = e.episode_id)")
     assert status == "completed" and n == distinct == summary["episodes"] and bad == 0
 
@@ -214,7 +204,7 @@ def test_writer_stops_training_when_the_buffer_is_full_or_the_outage_too_long():
 
 
 @pytest.mark.postgres
-def test_a_final_status_that_cannot_be_written_is_marked_by_the_next_start(pg_url, proxy):
+def test_a_final_status_that_cannot_be_written_is_marked_by_the_next_start(pg_url, scalar, proxy):
     url = proxy.url(pg_url)
     with pytest.raises(RuntimeError, match="training blew up"):
         with RunLogger(url, run_id="lost-status") as logger:
@@ -222,7 +212,7 @@ def test_a_final_status_that_cannot_be_written_is_marked_by_the_next_start(pg_ur
             proxy.cut()  # the database goes away, then training fails
             raise RuntimeError("training blew up")
     proxy.restore()
-    assert _count(pg_url, "SELECT status FROM training_runs") == "running"
+    assert scalar(pg_url, "SELECT status FROM training_runs") == "running"
     with RunLogger(url, run_id="next-run"):  # the next start on this database marks it
         pass
     engine = create_engine(pg_url)
@@ -234,9 +224,9 @@ def test_a_final_status_that_cannot_be_written_is_marked_by_the_next_start(pg_ur
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_outage_beyond_the_limit_stops_rsc_train_with_one_error_line(pg_url, proxy, tmp_path,
-                                                                     monkeypatch, ray_local,
-                                                                     capfd):
+def test_outage_beyond_the_limit_stops_rsc_train_with_one_error_line(pg_url, scalar, proxy,
+                                                                     tmp_path, monkeypatch,
+                                                                     ray_local, capfd):
     """The database never comes back (limit lowered to 3 s): rsc-train stops with one error
     line and exit 2, no traceback; the run's status is noted and set by the next start."""
     from typer.testing import CliRunner
@@ -251,7 +241,7 @@ def test_outage_beyond_the_limit_stops_rsc_train_with_one_error_line(pg_url, pro
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             try:
-                if _count(pg_url, "SELECT COUNT(*) FROM episodes") >= 1:
+                if scalar(pg_url, "SELECT COUNT(*) FROM episodes") >= 1:
                     proxy.cut()
                     return
             except Exception:  # tables not created yet
@@ -273,7 +263,7 @@ def test_outage_beyond_the_limit_stops_rsc_train_with_one_error_line(pg_url, pro
     assert len(errors) == 1 and "unreachable for" in errors[0], everything
     assert "Traceback" not in everything
     proxy.restore()
-    assert _count(pg_url, "SELECT status FROM training_runs") == "running"
+    assert scalar(pg_url, "SELECT status FROM training_runs") == "running"
     with RunLogger(url, run_id="after-the-outage"):
         pass
     engine = create_engine(pg_url)

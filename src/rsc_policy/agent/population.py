@@ -384,6 +384,30 @@ def train_population(
     return results
 
 
+def train_populations(
+    members: Sequence[Member | Mapping[str, Any]],
+    *,
+    episodes: int | None = None,
+    env_steps: int | None = None,
+    threads: int | None = None,
+) -> list[Any]:
+    """:func:`train_population` for members whose observations may differ in size (window,
+    position observed): one population per observation size, results in member order. Each
+    member's ``env`` is its whole env config (no base)."""
+    members = [Member.coerce(m) for m in members]
+    groups: dict[tuple[Any, bool], list[int]] = {}
+    for i, m in enumerate(members):
+        key = (m.env.get("window_size"), bool(m.env.get("observe_position", False)))
+        groups.setdefault(key, []).append(i)
+    results: list[Any] = [None] * len(members)
+    for idx in groups.values():
+        trained = train_population(None, [members[i] for i in idx], episodes=episodes,
+                                   env_steps=env_steps, threads=threads)
+        for i, res in zip(idx, trained, strict=True):
+            results[i] = res
+    return results
+
+
 def qnet_from_flat(flat: np.ndarray, n_actions: int = N_ACTIONS, hidden: int = 64
                    ) -> torch.nn.Sequential:
     """The team's Q-network holding the flat weight vector ``flat`` (layout of

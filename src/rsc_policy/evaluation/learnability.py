@@ -65,25 +65,21 @@ def train_members(jobs: Sequence[Job], on_done: Callable[[MemberResult], None] |
 
     The jobs run as populations (:func:`rsc_policy.agent.population.train_population`: one
     compiled learning call for all members, each member bit-identical to its sequential run),
-    one population per group of jobs that share the training length and observation size.
+    one population per group of jobs that share the training length and observation size
+    (:func:`~rsc_policy.agent.population.train_populations`).
     """
-    from rsc_policy.agent.population import Member, train_population
-
-    def key(job: Job) -> tuple[Any, ...]:
-        env = job.env_config
-        return (job.env_steps, job.episodes, env.get("window_size"),
-                bool(env.get("observe_position", False)))
+    from rsc_policy.agent.population import Member, train_populations
 
     results: dict[int, MemberResult] = {}
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, job in enumerate(jobs):
-        groups.setdefault(key(job), []).append(i)
-    for (env_steps, episodes, *_), idx in groups.items():
+        groups.setdefault((job.env_steps, job.episodes), []).append(i)
+    for (env_steps, episodes), idx in groups.items():
         t0 = time.perf_counter()
         members = [Member(agent=dict(jobs[i].agent_params), env=dict(jobs[i].env_config),
                           seed=jobs[i].seed) for i in idx]
-        trained = train_population({}, members, env_steps=env_steps, episodes=episodes)
-        share = (time.perf_counter() - t0) / len(idx)  # the population's wall, per member
+        trained = train_populations(members, env_steps=env_steps, episodes=episodes)
+        share = (time.perf_counter() - t0) / len(idx)  # the populations' wall, per member
         for i, res in zip(idx, trained, strict=True):
             results[i] = MemberResult(jobs[i], res.agent.greedy, res.env_steps, share)
             if on_done is not None:

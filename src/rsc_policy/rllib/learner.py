@@ -32,6 +32,29 @@ TRANSITION_COLUMNS = (Columns.OBS, Columns.ACTIONS, Columns.REWARDS, Columns.NEX
                       Columns.TERMINATEDS)
 
 
+def round_columns(batch: Any, training_data: Any) -> dict[str, Any] | None:
+    """The transition columns a ``Learner.update`` call brings (from ``batch`` or RLlib's
+    ``training_data``), or ``None`` when the round brings none."""
+    if training_data is not None:
+        training_data.solve_refs()
+        batch = training_data.batch
+    return None if batch is None else dict(batch.policy_batches[DEFAULT_MODULE_ID])
+
+
+def log_round(metrics: Any, *, loss: float | None, learning_steps: int,
+              env_steps_trained: int, replay_size: float) -> dict[str, Any]:
+    """Log one round's learner metrics (the same keys for one agent and a population) and
+    return RLlib's reduced results; ``loss`` ``None``: no learning step this round."""
+    if loss is not None:
+        metrics.log_value((DEFAULT_MODULE_ID, "loss"), loss, window=1)
+    metrics.log_value((ALL_MODULES, NUM_LEARNING_STEPS_LIFETIME), learning_steps,
+                      reduce="lifetime_sum")
+    metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME), env_steps_trained,
+                      reduce="lifetime_sum")
+    metrics.log_value((ALL_MODULES, "replay_size"), replay_size, window=1)
+    return metrics.reduce()
+
+
 class StrategyLearner(TorchLearner):
     """``TorchLearner`` that owns the replay memory and runs the DQN learning step.
 
@@ -95,22 +118,14 @@ class StrategyLearner(TorchLearner):
     def update(self, batch: Any = None, *, training_data: Any = None,
                timesteps: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """Store the round's new transitions, then run the learning steps owed."""
-        if training_data is not None:
-            training_data.solve_refs()
-            batch = training_data.batch
-        steps = int((timesteps or {}).get(LEARNING_STEPS_OWED, 0))
-        if batch is not None:
-            self.add_transitions(dict(batch.policy_batches[DEFAULT_MODULE_ID]))
-        losses = self.learn(steps)
-        if losses:
-            self.metrics.log_value((DEFAULT_MODULE_ID, "loss"), float(np.mean(losses)),
-                                   window=1)
-        self.metrics.log_value((ALL_MODULES, NUM_LEARNING_STEPS_LIFETIME), len(losses),
-                               reduce="lifetime_sum")
-        self.metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME),
-                               len(losses) * self.config.batch_size, reduce="lifetime_sum")
-        self.metrics.log_value((ALL_MODULES, "replay_size"), len(self.memory), window=1)
-        return self.metrics.reduce()
+        columns = round_columns(batch, training_data)
+        if columns is not None:
+            self.add_transitions(columns)
+        losses = self.learn(int((timesteps or {}).get(LEARNING_STEPS_OWED, 0)))
+        return log_round(self.metrics, loss=float(np.mean(losses)) if losses else None,
+                         learning_steps=len(losses),
+                         env_steps_trained=len(losses) * self.config.batch_size,
+                         replay_size=len(self.memory))
 
     def add_transitions(self, columns: dict[str, Any]) -> None:
         """Append transitions (``obs, actions, rewards, new_obs, terminateds``) in order."""

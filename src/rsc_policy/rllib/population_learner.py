@@ -19,15 +19,15 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.learner import Learner
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
-from ray.rllib.utils.metrics import ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME
 from ray.rllib.utils.typing import ModuleID, StateDict
 
 from rsc_policy.agent import kernels
 from rsc_policy.agent.population import Population
 from rsc_policy.rllib.learner import (
     LEARNING_STEPS_OWED,
-    NUM_LEARNING_STEPS_LIFETIME,
     TRANSITION_COLUMNS,
+    log_round,
+    round_columns,
 )
 
 MEMBER_COLUMN = "member"
@@ -74,26 +74,17 @@ class PopulationLearner(TorchLearner):
     def update(self, batch: Any = None, *, training_data: Any = None,
                timesteps: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """Store the round's transitions per member, then run the owed learning steps."""
-        if training_data is not None:
-            training_data.solve_refs()
-            batch = training_data.batch
-        if batch is not None:
-            self.add_transitions(dict(batch.policy_batches[DEFAULT_MODULE_ID]))
+        columns = round_columns(batch, training_data)
+        if columns is not None:
+            self.add_transitions(columns)
         owed = (timesteps or {}).get(LEARNING_STEPS_OWED, 0)
         steps = np.broadcast_to(np.asarray(owed, dtype=np.int64), (self.population.k,))
         losses = self.learn(steps)
         done = int(steps.sum())
-        if done:
-            self.metrics.log_value((DEFAULT_MODULE_ID, "loss"), float(np.nanmean(losses)),
-                                   window=1)
-        self.metrics.log_value((ALL_MODULES, NUM_LEARNING_STEPS_LIFETIME), done,
-                               reduce="lifetime_sum")
-        self.metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED_LIFETIME),
-                               int((steps * self.population.batch_size).sum()),
-                               reduce="lifetime_sum")
-        self.metrics.log_value((ALL_MODULES, "replay_size"),
-                               float(self.population.mem_size.mean()), window=1)
-        return self.metrics.reduce()
+        return log_round(self.metrics, loss=float(np.nanmean(losses)) if done else None,
+                         learning_steps=done,
+                         env_steps_trained=int((steps * self.population.batch_size).sum()),
+                         replay_size=float(self.population.mem_size.mean()))
 
     def add_transitions(self, columns: dict[str, Any]) -> None:
         """Append transitions (``obs, actions, rewards, new_obs, terminateds, member``)."""

@@ -146,13 +146,13 @@ class Recorder(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
+        from rsc_policy.tracking import flatten
+
+        path = getattr(self, "metrics_path", None)  # TensorBoard: Tune writes under tune/
         for (row, config), own in zip(self._configs(trial), config_results(result),
                                       strict=True):
             self.store.trial(row, "running", **_fields(own))
-            path = getattr(self, "metrics_path", None)
-            if path is not None:  # TensorBoard: Tune writes each trial's events under tune/
-                from rsc_policy.tracking import flatten
-
+            if path is not None:
                 line = {"trial_id": row, "params": self._params(config),
                         **{k: (None if math.isnan(v) else v)
                            for k, v in flatten(own).items()}}

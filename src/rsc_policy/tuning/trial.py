@@ -129,10 +129,10 @@ def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
     """
     from ray import tune
 
-    from rsc_policy.tuning.sweep import bundled, trial_configs
+    from rsc_policy.tuning.sweep import trial_configs
 
-    if bundled(ctx) > 1:
-        return _loop_bundle(trial_configs(config, ctx), ctx)
+    if ctx["engine"] == "loop":
+        return _loop_trial(trial_configs(config, ctx), ctx)
     env, agent = split_config(config, ctx)
     state: dict[str, Any] = {"rounds": 0, "folds": [], "env_steps": 0, "train_s": 0.0,
                              "wall_s": 0.0}
@@ -140,82 +140,52 @@ def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             state = json.loads((Path(d) / STATE_FILE).read_text())
-            if ctx["engine"] == "rllib" and state["rounds"] < ctx["episodes"]:
+            if state["rounds"] < ctx["episodes"]:
                 return _rllib_rounds(env, agent, ctx, state, Path(d) / "algo")
     if state["rounds"] >= ctx["episodes"]:
         return None
-    if ctx["engine"] == "loop":
-        return _loop_trial(env, agent, ctx, state)
     return _rllib_rounds(env, agent, ctx, state, None)
 
 
-def _loop_trial(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, Any],
-                state: dict[str, Any]) -> None:
+def _loop_trial(configs: list[dict[str, Any]], ctx: Mapping[str, Any]) -> None:
+    """Engine ``"loop"``: the trial's configurations (one, or ``configs_per_trial``) over
+    every fold and seed; every (configuration, fold, seed) is a member, and members whose
+    observations have one size train as one population. One report at the end: a single
+    configuration's figures, or for several the best one's with each configuration's under
+    ``configs`` (the sweep records one row per configuration). A trial with a checkpoint has
+    reported, so it has finished; one that had not reported trains again from the start."""
     from ray import tune
 
-    from rsc_policy.agent.population import Member, train_population
-
-    t0 = time.perf_counter()
-    members = [Member(agent=agent, env=m["env"], seed=m["seed"], name=m["name"])
-               for m in ctx["members"]]
-    trained = train_population(env, members, episodes=ctx["episodes"], threads=1)  # 1 CPU
-    state["env_steps"] += sum(r.env_steps for r in trained)
-    state["train_s"] += time.perf_counter() - t0
-    state["rounds"] = ctx["episodes"]
-    state["folds"] = _score(env, ctx, [r.agent.greedy for r in trained])
-    state["planted"] = planted_score(env, agent, ctx)
-    state["wall_s"] += time.perf_counter() - t0
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / STATE_FILE).write_text(json.dumps(state))
-        tune.report(_result(state, ctx), checkpoint=tune.Checkpoint.from_directory(d))
-
-
-def _loop_bundle(configs: list[dict[str, Any]], ctx: Mapping[str, Any]) -> None:
-    """Several configurations of a FIFO sweep in one trial: every (configuration, fold, seed)
-    is a member; members whose observations have one size (window, position observed) train
-    as one population. One report at the end: the best configuration's figures, and each
-    configuration's under ``configs`` (the sweep records one row per configuration). A
-    resumed bundle that had not reported trains again from the start (as a loop trial)."""
-    from ray import tune
-
-    from rsc_policy.agent.population import Member, train_population
+    from rsc_policy.agent.population import Member, train_populations
 
     if tune.get_checkpoint() is not None:
-        return None  # it reported, so it finished: the loop engine reports once
+        return None
     t0 = time.perf_counter()
     splits = [split_config(c, ctx) for c in configs]
-    members, owner = [], []
-    for j, (env, agent) in enumerate(splits):
-        for m in ctx["members"]:
-            members.append(Member(agent=agent, env={**env, **m["env"]}, seed=m["seed"],
-                                  name=f"c{j}-{m['name']}"))
-            owner.append(j)
-    groups: dict[tuple[Any, Any], list[int]] = {}
-    for i, mem in enumerate(members):  # one population per observation size
-        key = (mem.env.get("window_size"), bool(mem.env.get("observe_position", False)))
-        groups.setdefault(key, []).append(i)
-    trained: list[Any] = [None] * len(members)
-    for idx in groups.values():
-        for i, res in zip(idx, train_population(None, [members[i] for i in idx],
-                                                episodes=ctx["episodes"], threads=1),
-                          strict=True):
-            trained[i] = res
+    members = [Member(agent=agent, env={**env, **m["env"]}, seed=m["seed"],
+                      name=m["name"] if len(splits) == 1 else f"c{j}-{m['name']}")
+               for j, (env, agent) in enumerate(splits) for m in ctx["members"]]
+    trained = train_populations(members, episodes=ctx["episodes"], threads=1)  # 1 CPU
     train_s = time.perf_counter() - t0
+    n = len(ctx["members"])
     results = []
-    for j, (env, _) in enumerate(splits):
-        mine = [trained[i] for i in range(len(members)) if owner[i] == j]
+    for j, (env, agent) in enumerate(splits):
+        mine = trained[j * n:(j + 1) * n]
         state = {"rounds": ctx["episodes"], "env_steps": sum(r.env_steps for r in mine),
-                 "train_s": train_s / len(configs),
+                 "train_s": train_s / len(splits),
                  "folds": _score(env, ctx, [r.agent.greedy for r in mine]),
-                 "planted": planted_score(env, splits[j][1], ctx)}
+                 "planted": planted_score(env, agent, ctx)}
         state["wall_s"] = time.perf_counter() - t0
         results.append(_result(state, ctx))
-    sign = 1.0 if ctx["mode"] == "max" else -1.0
-    best = max(results, key=lambda r: sign * r["score"])
-    report = {**best, "configs": json.dumps(results),
-              "env_steps": sum(r["env_steps"] for r in results), "train_time_s": train_s,
-              "trial_time_s": time.perf_counter() - t0}
-    report["env_steps_per_s"] = report["env_steps"] / max(train_s, 1e-9)
+    if len(results) == 1:
+        report = results[0]
+    else:
+        sign = 1.0 if ctx["mode"] == "max" else -1.0
+        best = max(results, key=lambda r: sign * r["score"])
+        report = {**best, "configs": json.dumps(results),
+                  "env_steps": sum(r["env_steps"] for r in results), "train_time_s": train_s,
+                  "trial_time_s": time.perf_counter() - t0,
+                  "env_steps_per_s": sum(r["env_steps"] for r in results) / max(train_s, 1e-9)}
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / STATE_FILE).write_text(json.dumps({"rounds": ctx["episodes"]}))
         tune.report(report, checkpoint=tune.Checkpoint.from_directory(d))
