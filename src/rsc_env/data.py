@@ -28,6 +28,15 @@ class MarketDataError(ValueError):
     """A price file or table that cannot be used, with the file and the problem named."""
 
 
+def absolute_source(data: str) -> str:
+    """``data`` as every process reads it: a bundled sample name unchanged, a path made
+    absolute (Ray Tune runs each trial in its own directory, and remote runners may start
+    elsewhere, so a relative path would name no file there)."""
+    if data in SAMPLES:
+        return data
+    return str(Path(data).expanduser().resolve())
+
+
 def _describe_rows(labels: pd.Index | np.ndarray | list, limit: int = 5) -> str:
     shown = ", ".join(str(x) for x in list(labels)[:limit])
     more = len(labels) - limit

@@ -14,8 +14,17 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from rsc_env.data import absolute_source
 from rsc_env.params import TEAM_TRAINING_PARAMS, EnvParams
 
 STRICT = ConfigDict(strict=True, extra="forbid", validate_default=True)
@@ -113,6 +122,11 @@ class TrainSettings(BaseModel):
                                   "checkpoints (0: only the final one)")
     env: EnvSettings = Field(default_factory=EnvSettings)  # type: ignore[valid-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)
+
+    @field_validator("data")
+    @classmethod
+    def _absolute_data(cls, value: str) -> str:
+        return absolute_source(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSettings:

@@ -5,7 +5,8 @@ One learning step of :class:`rsc_policy.agent.update.DQNUpdate` is a single call
 clipping and the Adam update, on numpy views of the torch parameter and optimizer buffers (no
 copies: torch keeps owning them, so ``state_dict``, checkpoints and ``param_groups["lr"]``
 work as before). :func:`greedy_actions` is the forward pass for acting. The matrix products
-go to BLAS (``np.dot``); everything else is fused loops. At batch 32 a torch step is ~35 small
+go to BLAS (numpy's own OpenBLAS, :func:`rsc_policy.agent.blas.matmul_into`); everything else
+is fused loops. At batch 32 a torch step is ~35 small
 ops of 2-6 us dispatch each; this is one call (see ``bench/bench_learner.py`` for the numbers
 beside the GEMM floor).
 
@@ -25,6 +26,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from rsc_policy.agent.blas import matmul_into
 from rsc_policy.agent.rng import choice
 
 # numba's thread pool for the population's member-parallel call: "workqueue" (plain pthreads
@@ -102,7 +104,10 @@ def _forward(x: np.ndarray, w1, b1, w2, b2, w3, b3):
 @njit(cache=True, inline="always")
 def _dense(x, w, b, out, relu):
     """``out = x @ w.T + b`` (then ReLU), written into ``out``: one BLAS call, one loop."""
-    np.dot(x, w.T, out)
+    if x.shape[0] == 1:  # acting on one observation: a vector product
+        np.dot(x, w.T, out)
+    else:
+        matmul_into(x, False, w, True, out)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             v = out[i, j] + b[j]
@@ -112,7 +117,7 @@ def _dense(x, w, b, out, relu):
 @njit(cache=True, inline="always")
 def _backprop(delta, w, h, out):
     """``out = (delta @ w) * (h > 0)``: the delta of the ReLU layer below."""
-    np.dot(delta, w, out)
+    matmul_into(delta, False, w, False, out)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             out[i, j] *= np.float32(1.0) if h[i, j] > 0 else np.float32(0.0)
@@ -134,7 +139,10 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
                         gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip)
 
 
-@njit(cache=True)
+# error_model="numpy": a division never raises (no denominator here can be 0), so the Adam
+# loops vectorise -- with Python's ZeroDivisionError check per element they ran scalar (Adam
+# took 15 us of the step instead of 6).
+@njit(cache=True, error_model="numpy")
 def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
                  lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip):
     flush_denormals()
@@ -179,15 +187,15 @@ def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h
             dq[i, act] = 2.0 * diff / n
     # backward through the MLP into the flat gradient
     g1, gb1, g2, gb2, g3, gb3 = _layers(grad, d, h1, h2, a)
-    np.dot(dq.T, h2a, g3)
+    matmul_into(dq, True, h2a, False, g3)
     gb3[:] = dq.sum(axis=0)
     dh2 = np.empty((n, h2), dtype=np.float32)
     _backprop(dq, w3, h2a, dh2)
-    np.dot(dh2.T, h1a, g2)
+    matmul_into(dh2, True, h1a, False, g2)
     gb2[:] = dh2.sum(axis=0)
     dh1 = np.empty((n, h1), dtype=np.float32)
     _backprop(dh2, w2, h1a, dh1)
-    np.dot(dh1.T, s, g1)
+    matmul_into(dh1, True, s, False, g1)
     gb1[:] = dh1.sum(axis=0)
     if clip_kind == CLIP_VALUE:
         for k in range(grad.shape[0]):

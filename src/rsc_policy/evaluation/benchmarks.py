@@ -82,19 +82,36 @@ def _history(env_config: Mapping[str, Any]) -> pd.Series | None:
 def random_draws(env_config: Mapping[str, Any], n_random: int = 100,
                  make_env: Callable[[dict[str, Any]], Any] | None = None
                  ) -> dict[str, np.ndarray]:
-    """The figures of ``n_random`` uniformly random policies (seeds ``0..n_random-1``) through
-    the env of ``env_config``: ``{figure: array of n_random values}``. They depend on the
-    window and the env settings only, so a sweep or a walk-forward computes them once per
-    window and hands them to :func:`compare` for every seed."""
+    """The figures of ``n_random`` uniformly random policies (seeds ``0..n_random-1``; policy
+    ``i`` draws its actions with ``default_rng(i).integers(3)``, one per step) through the env
+    of ``env_config``: ``{figure: array of n_random values}``. They depend on the window and
+    the env settings only, so a sweep or a walk-forward computes them once per window and
+    hands them to :func:`compare` for every seed.
+
+    With the default env the action sequences run through the env's trading rules in one
+    compiled call (:func:`rsc_env.action_replay.replay_actions`, ~0.5 s faster per window
+    than stepping); ``make_env`` (another env class) steps that env instead."""
     from rsc_env import TradingEnv
+    from rsc_env.action_replay import replay_actions
 
     env = (make_env or TradingEnv)(dict(env_config))
     start = pd.DatetimeIndex(env.unwrapped.market.dates)[0]
     draws = []
-    for seed in range(n_random):
-        rng = np.random.default_rng(seed)
-        info = run_policy(lambda _o, _t, r=rng: int(r.integers(3)), env)
-        draws.append(episode_performance(info, start))
+    if make_env is None:
+        steps = env.episode_length
+        actions = np.stack([np.random.default_rng(seed).integers(3, size=steps)
+                            for seed in range(n_random)])
+        runs = replay_actions(env, actions)
+        dates = np.asarray(env.unwrapped.market.dates64)
+        for i in range(n_random):
+            draws.append(performance(runs.values[i], dates, trades=int(runs.trades[i]),
+                                     positions=runs.positions[i],
+                                     traded_value=float(runs.traded_value[i])))
+    else:
+        for seed in range(n_random):
+            rng = np.random.default_rng(seed)
+            info = run_policy(lambda _o, _t, r=rng: int(r.integers(3)), env)
+            draws.append(episode_performance(info, start))
     return {key: np.asarray([d[key] for d in draws]) for key in draws[0]}
 
 

@@ -59,9 +59,10 @@ class MemberResult:
     wall_s: float
 
 
-def train_members(jobs: Sequence[Job], on_done: Callable[[MemberResult], None] | None = None
-                  ) -> list[MemberResult]:
-    """Train every job; results in the order of ``jobs`` (``on_done`` hears each one).
+def train_members(jobs: Sequence[Job], on_done: Callable[[MemberResult], None] | None = None,
+                  *, threads: int | None = None) -> list[MemberResult]:
+    """Train every job; results in the order of ``jobs`` (``on_done`` hears each one;
+    ``threads``: threads of the compiled learning call, default every core).
 
     The jobs run as populations (:func:`rsc_policy.agent.population.train_population`: one
     compiled learning call for all members, each member bit-identical to its sequential run),
@@ -78,7 +79,8 @@ def train_members(jobs: Sequence[Job], on_done: Callable[[MemberResult], None] |
         t0 = time.perf_counter()
         members = [Member(agent=dict(jobs[i].agent_params), env=dict(jobs[i].env_config),
                           seed=jobs[i].seed) for i in idx]
-        trained = train_populations(members, env_steps=env_steps, episodes=episodes)
+        trained = train_populations(members, env_steps=env_steps, episodes=episodes,
+                                    threads=threads)
         share = (time.perf_counter() - t0) / len(idx)  # the populations' wall, per member
         for i, res in zip(idx, trained, strict=True):
             results[i] = MemberResult(jobs[i], res.agent.greedy, res.env_steps, share)
@@ -189,6 +191,7 @@ class CheckPlan:
     env_params: Mapping[str, Any] = field(default_factory=dict)
     agent_params: Mapping[str, Any] = field(default_factory=dict)
     min_fraction: float = 0.5
+    threads: int | None = None  # of the learning call (a Tune trial holds one CPU: 1)
 
 
 def periods(series: str, seed: int, train_bars: int, val_bars: int
@@ -246,7 +249,7 @@ def run_check(plan: CheckPlan, *, progress: Callable[[str], None] | None = None
             progress(f"trained {r.job.series} seed {r.job.seed}: {r.env_steps:,} env steps in "
                      f"{r.wall_s:.0f} s")
 
-    results = train_members(jobs, on_done=trained)
+    results = train_members(jobs, on_done=trained, threads=plan.threads)
     by_series: dict[str, SeriesVerdict] = {}
     members = []
     for res, (val, positions) in zip(results, tails, strict=True):

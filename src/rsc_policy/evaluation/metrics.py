@@ -41,9 +41,11 @@ def performance(values: Sequence[float], dates: Sequence[Any], *, trades: int = 
     v = np.asarray(values, dtype=float)
     idx = pd.DatetimeIndex(dates)
     ann = periods_per_year(idx)
-    returns = pd.Series(v[1:] / v[:-1] - 1.0, index=idx[1:])
+    # a plain array, not a dated Series: empyrical gives the same figures ~3x faster (a
+    # window's 100 random policies are 100 calls)
+    returns = v[1:] / v[:-1] - 1.0
     years = max(len(returns) / ann, 1e-12) if np.isfinite(ann) else float("nan")
-    flat = bool(np.all(returns.to_numpy() == 0.0))  # never invested: ratios are 0, not NaN
+    flat = bool(np.all(returns == 0.0))  # never invested: ratios are 0, not NaN
     out = {
         "total_return": float(v[-1] / v[0] - 1.0),
         "cagr": float(ep.annual_return(returns, annualization=ann)),

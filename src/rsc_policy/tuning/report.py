@@ -196,7 +196,10 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
                  wall_s: float, tuning_s: float) -> Path:
     """Write ``report.md`` (and its PNGs) into the sweep directory ``out``."""
     searched = [n for n, p in settings["space"]["params"].items() if p["kind"] != "fixed"]
-    steps = sum(r["env_steps"] for r in rows)
+    folds_steps = sum(r["env_steps"] for r in rows)
+    planted_steps = int(sum(v.get("planted_env_steps", 0)
+                            for v in planted_by_trial(out).values()))
+    steps = folds_steps + planted_steps
     span = _trial_span(rows)
     folds = ", ".join(f"{f[2]}..{f[3]}" for f in ctx["folds"])
     lines = [f"# rsc-tune sweep `{settings['sweep_id']}`", "",
@@ -212,7 +215,9 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
              f"training episode (the trials' time axis). The test period "
              f"{ctx['test'][0]} to {ctx['test'][1]} is in no fold.", "",
              f"Wall time {wall_s:.0f} s (Ray Tune {tuning_s:.0f} s; first trial start to last "
-             f"trial end {span:.0f} s); {steps:,} training env steps in trials: "
+             f"trial end {span:.0f} s); {steps:,} training env steps in trials"
+             + (f" ({folds_steps:,} on the folds, {planted_steps:,} in planted checks)"
+                if planted_steps else "") + ": "
              f"**{steps / max(tuning_s, 1e-9):,.0f} env steps/s** over the Tune run "
              f"(`summary.json`; {steps / max(span, 1e-9):,.0f} over the trials' span; "
              "training steps only, validation episodes not counted).", "",

@@ -21,9 +21,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rsc_cli.errors import UserError
+from rsc_env.data import absolute_source
 from rsc_policy.settings import AgentSettings, EnvSettings, SettingsError, read_settings_file
 
 EXAMPLE_SPACE = Path(__file__).with_name("example_space.toml")
@@ -67,6 +68,11 @@ class SweepOptions(BaseModel):
                                "scored on, seed 0; empty: off")
     planted_env_steps: int = Field(20_000, ge=1_000, description="env steps of each planted "
                                    "training")
+
+    @field_validator("data")
+    @classmethod
+    def _absolute_data(cls, value: str) -> str:
+        return absolute_source(value)
 
     @model_validator(mode="after")
     def _metric(self) -> SweepOptions:

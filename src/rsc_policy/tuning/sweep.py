@@ -358,12 +358,19 @@ def trial_engine(settings: Mapping[str, Any]) -> str:
 
 def write_summary(out: Path, settings: Mapping[str, Any], rows: list[dict[str, Any]],
                   tuning_s: float, wall_s: float) -> dict[str, Any]:
-    """``summary.json``: the sweep's training env steps (all trials, all members), the wall
-    time of the Tune run and their rate (rsc-train's summary keys), plus the whole command's
-    wall time."""
-    steps = int(sum(r["env_steps"] or 0 for r in rows))
+    """``summary.json``: the sweep's training env steps, the wall time of the Tune run and
+    their rate (rsc-train's summary keys), plus the whole command's wall time. ``env_steps``
+    counts every env step the trials trained: ``fold_env_steps`` (all trials, all (fold,
+    seed) members) plus ``planted_env_steps`` (the trials' planted checks, ``[sweep]
+    planted``); validation and test episodes are not training and not counted."""
+    from rsc_policy.tuning.report import planted_by_trial
+
+    folds = int(sum(r["env_steps"] or 0 for r in rows))
+    planted = int(sum(v.get("planted_env_steps", 0) for v in planted_by_trial(out).values()))
+    steps = folds + planted
     summary = {"sweep_id": settings["sweep_id"], "env_steps": steps, "wall_s": tuning_s,
-               "env_steps_per_s": steps / max(tuning_s, 1e-9), "command_wall_s": wall_s,
+               "env_steps_per_s": steps / max(tuning_s, 1e-9), "fold_env_steps": folds,
+               "planted_env_steps": planted, "command_wall_s": wall_s,
                "trials": len(rows), "scheduler": settings["scheduler"],
                "search": settings["search"], "engine": trial_engine(settings)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

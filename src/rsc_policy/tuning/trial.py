@@ -186,6 +186,8 @@ def _loop_trial(configs: list[dict[str, Any]], ctx: Mapping[str, Any]) -> None:
                   "env_steps": sum(r["env_steps"] for r in results), "train_time_s": train_s,
                   "trial_time_s": time.perf_counter() - t0,
                   "env_steps_per_s": sum(r["env_steps"] for r in results) / max(train_s, 1e-9)}
+        if any("planted_env_steps" in r for r in results):  # every configuration's checks
+            report["planted_env_steps"] = sum(r.get("planted_env_steps", 0.0) for r in results)
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / STATE_FILE).write_text(json.dumps({"rounds": ctx["episodes"]}))
         tune.report(report, checkpoint=tune.Checkpoint.from_directory(d))
@@ -234,9 +236,10 @@ def _score(env: Mapping[str, Any], ctx: Mapping[str, Any], acts: list[Any]
         bh = ctx["fold_buy_and_hold"][k] if env_shared(env, ctx) else None
         # The sweep's random policies of this window when they are the trial's too; a trial
         # that changes the sizing, stop-loss, fee or window has its own, drawn once per
-        # process and settings (~0.4 s per window, the first time).
+        # process and settings (~70 ms per window, the first time).
         draws = (ctx["fold_random"][k] if random_shared(env, ctx)
-                 else window_random(tuple(sorted(val_cfg.items())), metric))
+                 else window_random(tuple(sorted((key, v) for key, v in val_cfg.items()
+                                                 if key in RANDOM_KEYS)), metric))
         runs = []
         for j, seed in enumerate(ctx["seeds"]):
             fig, bh = score_window(acts[k * n_seeds + j], val_cfg, bh)
@@ -255,7 +258,8 @@ def planted_score(env: Mapping[str, Any], agent: Mapping[str, Any],
     (:func:`rsc_policy.evaluation.learnability.run_check`, seed 0, ``planted_env_steps``):
     ``planted_fraction`` (mean fraction of the oracle's held-out Sharpe over the series with
     an edge), ``planted_<series>`` (that fraction; the null's: the agent's Sharpe),
-    ``planted_collapsed`` (collapsed runs) and ``planted_passed`` (1.0 if the check passed).
+    ``planted_collapsed`` (collapsed runs), ``planted_passed`` (1.0 if the check passed) and
+    ``planted_env_steps`` (the env steps it trained).
     Empty when the sweep asks for none."""
     if not ctx.get("planted"):
         return {}
@@ -265,7 +269,7 @@ def planted_score(env: Mapping[str, Any], agent: Mapping[str, Any],
                      env_steps=int(ctx["planted_env_steps"]),
                      env_params={k: v for k, v in env.items()
                                  if k not in ("data", "date_format", "start", "end")},
-                     agent_params=dict(agent))
+                     agent_params=dict(agent), threads=1)  # the trial's one CPU
     res = run_check(plan)
     out = {f"planted_{v['series']}": float(v["agent_sharpe_mean"] if v["null"]
                                            else v["fraction_of_oracle"])
@@ -273,6 +277,7 @@ def planted_score(env: Mapping[str, Any], agent: Mapping[str, Any],
     out["planted_fraction"] = _mean_or_nan([v["fraction_of_oracle"] for v in res["series"]
                                             if not v["null"]])
     out["planted_collapsed"] = float(sum(len(v["collapsed"]) for v in res["series"]))
+    out["planted_env_steps"] = float(len(plan.series) * len(plan.seeds) * plan.env_steps)
     out["planted_passed"] = float(res["passed"])
     return out
 
@@ -326,7 +331,10 @@ def window_random(env_items: tuple[tuple[str, Any], ...], metric: str) -> list[f
 
 #: Env settings besides those of :func:`env_shared` that change what a random policy's
 #: portfolio does (the reward's penalties and the observation do not).
-TRADING_KEYS = ("position_sizing_method", "risk_fraction", "stop_loss_pct")
+TRADING_KEYS = ("position_sizing_method", "risk_fraction", "stop_loss_pct", "take_profit_pct")
+#: Everything a random policy's figures on a window depend on (the key of its draws).
+RANDOM_KEYS = ("data", "date_format", "start", "end", "transaction_fee_percent", "window_size",
+               "initial_balance", *TRADING_KEYS)
 
 
 def random_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
