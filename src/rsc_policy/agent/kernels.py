@@ -241,6 +241,30 @@ def greedy_actions(obs: np.ndarray, w1, b1, w2, b2, w3, b3) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count, memory,
+                  mem_size, rng_state, steps, batch_size, d, h1, h2, a, gamma, lr, beta1, beta2,
+                  eps, loss_kind, double_q, clip_kind, clip, target_freq, losses):
+    """Member ``k``'s ``steps[k]`` learning steps (see :func:`population_learn`)."""
+    n = steps[k]
+    if n == 0:
+        return
+    b = batch_size[k]
+    idx = np.empty(b, dtype=np.int64)
+    rows = np.empty((b, memory.shape[2]), dtype=np.float32)
+    for s in range(n):
+        choice(rng_state[k], mem_size[k], b, idx)
+        for i in range(b):
+            rows[i, :] = memory[k, idx[i], :]
+        losses[k, s] = _member_step(
+            params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k], adam_step[k:k + 1],
+            rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2, eps, loss_kind[k],
+            double_q[k], clip_kind[k], clip[k])
+        sync_count[k] += 1
+        if sync_count[k] % target_freq[k] == 0:
+            target[k, :] = params[k, :]
+
+
 @njit(cache=True, parallel=True)
 def population_learn(params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
                      memory, mem_size, rng_state, steps, batch_size, d, h1, h2, a, gamma, lr,
@@ -257,23 +281,45 @@ def population_learn(params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_
     (``sync_count`` counts them). Losses go to ``losses[k, :steps[k]]``.
     """
     for k in prange(params.shape[0]):
-        n = steps[k]
-        if n == 0:
-            continue
-        b = batch_size[k]
-        idx = np.empty(b, dtype=np.int64)
-        rows = np.empty((b, memory.shape[2]), dtype=np.float32)
-        for s in range(n):
-            choice(rng_state[k], mem_size[k], b, idx)
-            for i in range(b):
-                rows[i, :] = memory[k, idx[i], :]
-            losses[k, s] = _member_step(
-                params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k], adam_step[k:k + 1],
-                rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2, eps, loss_kind[k],
-                double_q[k], clip_kind[k], clip[k])
-            sync_count[k] += 1
-            if sync_count[k] % target_freq[k] == 0:
-                target[k, :] = params[k, :]
+        _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
+                      memory, mem_size, rng_state, steps, batch_size, d, h1, h2, a, gamma, lr,
+                      beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, target_freq,
+                      losses)
+
+
+@njit(cache=True)
+def population_learn_serial(params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
+                            memory, mem_size, rng_state, steps, batch_size, d, h1, h2, a, gamma,
+                            lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip,
+                            target_freq, losses):
+    """:func:`population_learn` on the calling thread, members one after another: the same
+    numbers without the ~100 us that launching numba's thread pool costs per call (measured
+    with the workqueue layer; a 1-CPU Tune trial takes one learning call per env step)."""
+    for k in range(params.shape[0]):
+        _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
+                      memory, mem_size, rng_state, steps, batch_size, d, h1, h2, a, gamma, lr,
+                      beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, target_freq,
+                      losses)
+
+
+@njit(cache=True)
+def population_remember(memory, mem_next, mem_size, capacity, members, obs, actions, rewards,
+                        next_obs, dones):
+    """Store transition ``i`` in the replay ring of member ``members[i]``, in the order given
+    (a full ring overwrites its oldest row): ``[s | s' | a | r | done]`` as float32, the
+    layout of :func:`rsc_policy.agent.update.transition_rows`."""
+    d = obs.shape[1]
+    for i in range(members.shape[0]):
+        m = members[i]
+        row = memory[m, mem_next[m]]
+        for j in range(d):
+            row[j] = obs[i, j]
+            row[d + j] = next_obs[i, j]
+        row[2 * d] = actions[i]
+        row[2 * d + 1] = rewards[i]
+        row[2 * d + 2] = dones[i]
+        mem_next[m] = (mem_next[m] + 1) % capacity[m]
+        mem_size[m] = min(mem_size[m] + 1, capacity[m])
 
 
 @njit(cache=True)

@@ -38,7 +38,7 @@ from rsc_policy.agent.exploration import keyed_epsilon_greedy, seed_keys
 from rsc_policy.agent.network import N_ACTIONS, build_qnet, linear_layers
 from rsc_policy.agent.rng import array_to_state, state_to_array
 from rsc_policy.agent.schedule import EpisodeSchedule, build_schedule
-from rsc_policy.agent.update import transition_rows, transition_width
+from rsc_policy.agent.update import transition_width
 
 ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, as the single agent uses
 ADAM_EPS = 1e-8
@@ -183,23 +183,17 @@ class Population:
     def remember(self, members: np.ndarray, obs: np.ndarray, actions: np.ndarray,
                  rewards: np.ndarray, next_obs: np.ndarray, dones: np.ndarray) -> None:
         """Store transition ``i`` in the ring of member ``members[i]``; each member's
-        transitions in the order given (the oldest evicted first when a ring is full)."""
-        members = np.asarray(members, dtype=np.int64)
-        n = len(members)
-        if n == 0:
+        transitions in the order given (the oldest evicted first when a ring is full).
+        One compiled loop (:func:`~rsc_policy.agent.kernels.population_remember`): numpy's
+        fancy indexing took ~45 us per call, most of a small population's step."""
+        if len(members) == 0:
             return
-        rows = transition_rows(obs, actions, rewards, next_obs, dones)
-        order = np.argsort(members, kind="stable")
-        sorted_members = members[order]
-        starts = np.searchsorted(sorted_members, sorted_members, side="left")
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.arange(n) - starts  # position among the member's new rows
-        count = np.bincount(members, minlength=self.k)
-        keep = rank >= count[members] - self.capacity[members]  # only the last `cap` survive
-        slots = (self.mem_next[members] + rank) % self.capacity[members]
-        self.memory[members[keep], slots[keep]] = rows[keep]
-        self.mem_next = (self.mem_next + count) % self.capacity
-        self.mem_size = np.minimum(self.mem_size + count, self.capacity)
+        f32 = np.float32
+        kernels.population_remember(
+            self.memory, self.mem_next, self.mem_size, self.capacity,
+            np.asarray(members, dtype=np.int64), np.asarray(obs, dtype=f32),
+            np.asarray(actions, dtype=f32), np.asarray(rewards, dtype=f32),
+            np.asarray(next_obs, dtype=f32), np.asarray(dones, dtype=f32))
 
     def can_learn(self) -> np.ndarray:
         """Per member: whether its memory holds more than ``batch_size`` transitions."""
@@ -215,10 +209,15 @@ class Population:
         if n == 0:
             return losses[:, :0]
         torch.set_flush_denormal(True)  # as the single agent's step does (see update.py)
-        if self.threads is not None:
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+        threads = numba.config.NUMBA_NUM_THREADS if self.threads is None else min(
+            self.threads, numba.config.NUMBA_NUM_THREADS)
+        learn = kernels.population_learn
+        if threads == 1 or np.count_nonzero(steps) == 1:  # nothing to share: no thread pool
+            learn = kernels.population_learn_serial
+        elif numba.get_num_threads() != threads:  # ~12 us a call: only when it changes
+            numba.set_num_threads(threads)
         beta1, beta2 = ADAM_BETAS
-        kernels.population_learn(
+        learn(
             self.params, self.target, self.grad, self.exp_avg, self.exp_avg_sq,
             self.adam_step, self.sync_count, self.memory, self.mem_size, self.rng_state,
             steps, self.batch_size, *self.dims, self.gamma, self.lr, beta1, beta2, ADAM_EPS,
