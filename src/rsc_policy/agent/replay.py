@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from rsc_policy.agent.rng import array_to_state, choice, state_to_array
 from rsc_policy.agent.update import transition_rows, transition_width
 
 
@@ -15,8 +16,8 @@ class ReplayMemory:
     Each transition is one float32 row ``[s | s' | a | r | done]`` of a preallocated
     ``(capacity, 2 * obs_dim + 3)`` array: adding is one row write, and a batch is one
     ``np.take`` into a reusable buffer whose tensor view the learner reads without copying.
-    Sampling uses a dedicated ``np.random.Generator`` seeded from ``seed`` (never global state),
-    ``Generator.choice(len, batch_size, replace=False)``.
+    Sampling draws ``Generator.choice(len, batch_size, replace=False)`` of a dedicated
+    PCG64 stream seeded from ``seed`` (never global state), in compiled code, bit for bit.
     """
 
     def __init__(self, capacity: int, obs_dim: int, seed: int = 0) -> None:
@@ -25,7 +26,10 @@ class ReplayMemory:
         self.capacity = int(capacity)
         self.obs_dim = int(obs_dim)
         self.rows = np.zeros((self.capacity, transition_width(obs_dim)), dtype=np.float32)
-        self.rng = np.random.default_rng(seed)
+        # numpy's PCG64 state as six uint64: batches are drawn by the compiled
+        # Generator.choice (rsc_policy.agent.rng.choice, bit-identical), ~20 us faster a batch
+        self._rng_state = state_to_array(np.random.default_rng(seed).bit_generator.state)
+        self._idx = np.empty(0, dtype=np.int64)
         self._next = 0  # slot the next transition goes to
         self._size = 0
         self._out: np.ndarray | None = None
@@ -33,6 +37,14 @@ class ReplayMemory:
 
     def __len__(self) -> int:
         return self._size
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """A ``Generator`` in the sampler's current state (a copy: drawing from it does not
+        advance the memory's own)."""
+        rng = np.random.default_rng()
+        rng.bit_generator.state = array_to_state(self._rng_state)
+        return rng
 
     def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray,
             done: bool) -> None:
@@ -74,7 +86,10 @@ class ReplayMemory:
         """
         if batch_size > self._size:
             raise ValueError(f"cannot sample {batch_size} from {self._size} transitions")
-        idx = self.rng.choice(self._size, size=batch_size, replace=False)
+        if self._idx.shape[0] != batch_size:
+            self._idx = np.empty(batch_size, dtype=np.int64)
+        idx = self._idx  # = Generator.choice(size, batch_size, replace=False)
+        choice(self._rng_state, self._size, batch_size, idx)
         if out is None:
             if self._out is None or self._out.shape[0] != batch_size:
                 self._out = np.empty((batch_size, self.rows.shape[1]), dtype=np.float32)
@@ -95,7 +110,7 @@ class ReplayMemory:
         return {"rows": self.rows[: self._size].copy() if self._size < self.capacity
                 else self.rows.copy(),
                 "next": self._next, "size": self._size, "capacity": self.capacity,
-                "obs_dim": self.obs_dim, "rng": self.rng.bit_generator.state}
+                "obs_dim": self.obs_dim, "rng": array_to_state(self._rng_state)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state`. A state of another capacity is applied to this one: the
@@ -103,7 +118,7 @@ class ReplayMemory:
         if state["obs_dim"] != self.obs_dim:
             raise ValueError(f"replay state holds observations of size {state['obs_dim']}, "
                              f"this memory {self.obs_dim}")
-        self.rng.bit_generator.state = state["rng"]
+        self._rng_state = state_to_array(state["rng"])
         if state["capacity"] == self.capacity:
             self.rows[: len(state["rows"])] = state["rows"]
             self._next, self._size = int(state["next"]), int(state["size"])
