@@ -86,7 +86,7 @@ def test_cli_user_error_and_json(tmp_path, monkeypatch) -> None:
     bad = runner.invoke(app, ["learnability", "--preset", "magic"])
     assert bad.exit_code == 2 and "unknown preset 'magic'" in bad.output
 
-    def fake(jobs, on_done=None, threads=None):  # the population seam: an "agent" that always stays flat
+    def fake(jobs, on_done=None, threads=None):  # the population seam: always flat
         return [lc.MemberResult(j, lambda _obs: 0, 0, 0.0) for j in jobs]
 
     monkeypatch.setattr(lc, "train_members", fake)
