@@ -24,7 +24,6 @@ from pydantic import (
     model_validator,
 )
 
-from rsc_env.data import absolute_source
 from rsc_env.params import TEAM_TRAINING_PARAMS, EnvParams
 
 STRICT = ConfigDict(strict=True, extra="forbid", validate_default=True)
@@ -126,6 +125,8 @@ class TrainSettings(BaseModel):
     @field_validator("data")
     @classmethod
     def _absolute_data(cls, value: str) -> str:
+        from rsc_env.data import absolute_source  # pandas: not at import (--help stays fast)
+
         return absolute_source(value)
 
     @model_validator(mode="after")

@@ -327,9 +327,15 @@ def test_each_completed_trial_is_also_scored_on_planted_series(ray_local, tmp_pa
     env, agent = split_config(t["params"], ctx)
     direct = planted_score(env, agent, ctx)
     assert set(direct) == {"planted_sine", "planted_random_walk", "planted_fraction",
-                           "planted_collapsed", "planted_passed"}
+                           "planted_collapsed", "planted_passed", "planted_env_steps"}
     assert scores[t["trial_id"]] == pytest.approx(direct, rel=0, abs=0, nan_ok=True)
     assert f"{direct['planted_fraction']:.0%}" in report
+    # the planted trainings are training env steps of the sweep, counted apart in the summary
+    assert direct["planted_env_steps"] == 2 * 1500
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["planted_env_steps"] == 2 * 1500 * len(trials)
+    assert summary["fold_env_steps"] == trials["env_steps"].sum()
+    assert summary["env_steps"] == summary["fold_env_steps"] + summary["planted_env_steps"]
 
 
 def test_an_unknown_planted_series_is_refused(tmp_path):

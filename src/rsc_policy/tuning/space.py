@@ -24,7 +24,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rsc_cli.errors import UserError
-from rsc_env.data import absolute_source
 from rsc_policy.settings import AgentSettings, EnvSettings, SettingsError, read_settings_file
 
 EXAMPLE_SPACE = Path(__file__).with_name("example_space.toml")
@@ -72,6 +71,8 @@ class SweepOptions(BaseModel):
     @field_validator("data")
     @classmethod
     def _absolute_data(cls, value: str) -> str:
+        from rsc_env.data import absolute_source  # pandas: not at import (--help stays fast)
+
         return absolute_source(value)
 
     @model_validator(mode="after")
