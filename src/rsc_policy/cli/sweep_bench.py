@@ -126,6 +126,9 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     pop_sharpe, pop = _population(train_cfg, val_cfg, base, mlist, env_steps, runners,
                                   envs_per_runner, fragment, seed)
     result.update(pop)
+    # (d) the same population through the plain loop (rsc-tune's FIFO engine): no EnvRunner,
+    # each member exactly as alone, so its held-out figures are (a)'s bit for bit
+    loop_sharpe = _population_loop(train_cfg, val_cfg, base, mlist, env_steps, result)
     env = TradingEnv(dict(train_cfg))
     obs_dim = int(np.prod(env.observation_space.shape))
     rate = gemm_gflops(obs_dim, members)
@@ -134,11 +137,27 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     result["flop_limit_env_steps_per_s"] = cores * rate * 1e9 / step_flops(obs_dim)
     result["held_out_sharpe"] = [
         {"member": m["name"], "seed": m["seed"], "learning_rate": m["agent"]["learning_rate"],
-         "sequential": a, "population": c}
-        for m, a, c in zip(mlist, seq_sharpe, pop_sharpe, strict=True)]
+         "sequential": a, "population": c, "population_loop": d}
+        for m, a, c, d in zip(mlist, seq_sharpe, pop_sharpe, loop_sharpe, strict=True)]
     (out / "sweep.json").write_text(json.dumps(result, indent=2))
     (out / "sweep.md").write_text(sweep_markdown(result))
     return result
+
+
+def _population_loop(train_cfg: dict[str, Any], val_cfg: dict[str, Any],
+                     base: dict[str, Any], mlist: list[dict[str, Any]], env_steps: int,
+                     result: dict[str, Any]) -> list[float]:
+    """Way (d): :func:`~rsc_policy.agent.population.train_population`, every core."""
+    from rsc_policy.agent.population import Member, train_population
+
+    members = [Member(agent={**base, **m["agent"]}, seed=m["seed"], name=m["name"])
+               for m in mlist]
+    t0 = time.perf_counter()
+    trained = train_population(train_cfg, members, env_steps=env_steps)
+    result["population_loop_wall_s"] = time.perf_counter() - t0
+    result["population_loop_env_steps_per_s"] = (sum(r.env_steps for r in trained)
+                                                 / result["population_loop_wall_s"])
+    return [held_out_sharpe(r.agent.greedy, val_cfg) for r in trained]
 
 
 def _warm(_: int) -> None:
@@ -209,7 +228,9 @@ def sweep_markdown(r: dict[str, Any]) -> str:
                        ("per_core_env_steps_per_s", "(b) one sequential trainer per core"),
                        ("population_env_steps_per_s",
                         f"(c) one population, {r['runners']} runner(s) x "
-                        f"{r['envs_per_runner']} env copies")):
+                        f"{r['envs_per_runner']} env copies"),
+                       ("population_loop_env_steps_per_s",
+                        "(d) the same population, plain loop (rsc-tune's FIFO engine)")):
         if key in r:
             lines.append(f"| {label} | {r[key]:,.0f} | {r[key] / b:.2f}x | "
                          f"{r[key] / lim:.0%} |")
@@ -217,13 +238,15 @@ def sweep_markdown(r: dict[str, Any]) -> str:
               f"{r['gemm_gflops_per_core']:.0f} GFLOP/s (the step's matrix products, stacked "
               f"over members, timed here on one core) / {r['step_mflop']:.2f} MFLOP per "
               "learning step (one learning step per env step; env and acting not counted).",
-              "", "| member | seed | lr | held-out Sharpe (a) | held-out Sharpe (c) |",
-              "|---|---:|---:|---:|---:|"]
+              "", "| member | seed | lr | held-out Sharpe (a) | (c) | (d) |",
+              "|---|---:|---:|---:|---:|---:|"]
     for h in r["held_out_sharpe"]:
         lines.append(f"| {h['member']} | {h['seed']} | {h['learning_rate']:g} | "
-                     f"{h['sequential']:.2f} | {h['population']:.2f} |")
-    lines += ["", "(a) and (c) train the same members with the same rule; (c) samples with "
-              "several env copies per member and slightly stale weights (throughput mode), so "
-              "its figures agree in distribution, not bit for bit (exact mode is bit-identical; "
-              "see `pytest -k parity`).", ""]
+                     f"{h['sequential']:.2f} | {h['population']:.2f} | "
+                     f"{h.get('population_loop', float('nan')):.2f} |")
+    lines += ["", "(a), (c) and (d) train the same members with the same rule; (c) samples "
+              "with several env copies per member and slightly stale weights (throughput mode), "
+              "so its figures agree in distribution, not bit for bit (exact mode is "
+              "bit-identical; see `pytest -k parity`); (d) is each member exactly as alone, so "
+              "its column equals (a)'s.", ""]
     return "\n".join(lines)
