@@ -62,11 +62,13 @@ def test_compiled_exploration_draw_parity():
     assert np.array_equal(got, want)
 
 
-def test_population_member_parity_with_sequential(train_env_config):
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_population_member_parity_with_sequential(train_env_config, engine):
     """Member k of one population == train_sequential with member k's settings and seed:
-    actions, rewards, every loss, final weights and target, bit for bit (two episodes)."""
+    actions, rewards, every loss, final weights and target, bit for bit (two episodes), with
+    the compiled per-member loop and with the Python loop."""
     n = 520
-    pop = train_population(train_env_config, MEMBERS, env_steps=n)
+    pop = train_population(train_env_config, MEMBERS, env_steps=n, engine=engine)
     for member, got in zip(MEMBERS, pop, strict=True):
         seq = train_sequential({**train_env_config, **member.env}, env_steps=n,
                                seed=member.seed, params=member.params())
@@ -83,15 +85,58 @@ def test_population_member_parity_with_sequential(train_env_config):
     assert not np.array_equal(pop[0].actions, pop[1].actions)  # members really differ
 
 
-def test_population_stops_each_member_on_its_own(train_env_config):
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_population_stops_each_member_on_its_own(train_env_config, engine):
     """Members of different periods end their episodes at different steps; each stops after
     its own episode, as its sequential run does, and the others go on."""
     members = [Member(seed=0), Member(seed=1, env={"start": "2015-07-01"})]
-    res = train_population(train_env_config, members, episodes=1)
+    res = train_population(train_env_config, members, episodes=1, engine=engine)
     want = [train_sequential({**train_env_config, **m.env}, episodes=1, seed=m.seed).env_steps
             for m in members]
     assert [r.env_steps for r in res] == want and want[0] > want[1]
     assert [len(r.episodes) for r in res] == [1, 1]
+
+
+def test_parity_compiled_population_loop_equals_python_loop(train_env_config):
+    """The compiled loop (env rules, acting, replay and learning per member in numba) against
+    the Python loop over every env and exploration option the team's rule has: actions,
+    rewards, epsilons, losses, weights, target and episode totals, bit for bit."""
+    members = [
+        Member(seed=5, agent={"epsilon_schedule": "per_episode", "epsilon_decay": 0.9}),
+        Member(seed=6, agent={"epsilon_schedule": "linear", "epsilon_total_steps": 600}),
+        Member(seed=7, env={"stop_loss_pct": 2.0, "take_profit_pct": 3.0,
+                            "position_sizing_method": "all_in",
+                            "trade_penalty_mode": "per_trade"}),
+        Member(seed=8, env={"use_sharpe_ratio": False,
+                            "transaction_fee_percent": 1.0, "start": "2014-03-01"},
+               agent={"double_q": True, "memory_size": 100, "batch_size": 8}),
+        Member(seed=9, env={"sharpe_window_size": 3, "risk_free_rate": 1e-4,
+                            "initial_balance": 3000.0, "position_sizing_method": "all_in"},
+               agent={"td_error_loss_fn": "huber", "target_update_freq": 3}),
+    ]
+    observing = [Member(seed=10, env={"observe_position": True, "window_size": 3},
+                        agent={"epsilon_decay": 0.99})]  # another observation size
+    got, want = [], []
+    for group in (members, observing):
+        got += train_population(train_env_config, group, episodes=2, engine="compiled")
+        want += train_population(train_env_config, group, episodes=2, engine="python")
+    for k, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert np.array_equal(a.actions, b.actions), k
+        assert np.array_equal(a.rewards, b.rewards), k
+        assert np.array_equal(a.epsilons, b.epsilons), k
+        assert a.losses == b.losses and a.num_updates == b.num_updates > 0, k
+        assert np.array_equal(_flat(a.state_dict), _flat(b.state_dict)), k
+        assert np.array_equal(_flat(a.target_state_dict), _flat(b.target_state_dict)), k
+        assert [e["total_reward"] for e in a.episodes] == [
+            e["total_reward"] for e in b.episodes], k
+        assert [e["final_portfolio_value"] for e in a.episodes] == [
+            e["final_portfolio_value"] for e in b.episodes], k
+    assert len({float(np.sum(r.actions == 0)) for r in got}) > 1  # the members differ
+
+
+def test_population_engine_is_checked(train_env_config):
+    with pytest.raises(ValueError, match="engine must be"):
+        train_population(train_env_config, [Member()], env_steps=10, engine="fast")
 
 
 def _population_config(env_config: dict[str, Any], members: list[Any], **runners: Any):

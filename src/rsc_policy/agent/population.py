@@ -11,7 +11,10 @@ every member in one compiled, thread-parallel call
 (:func:`~rsc_policy.agent.kernels.population_learn`, ``numba.prange`` over members; the
 replay batches are drawn inside it, bit-identical to numpy's ``Generator.choice``).
 
-:func:`train_population` is the plain loop over a population (no Ray): member ``k`` of it is
+:func:`train_population` trains a population without Ray: by default each member's whole
+training (env rules, acting, replay, learning) runs in compiled code, one member per thread
+at a time (:mod:`rsc_policy.agent.compiled_loop`); ``engine="python"`` steps the envs from
+Python with one learning call for all members per step. Either way member ``k`` is
 bit-identical to ``train_sequential`` with member ``k``'s settings and seed
 (``tests/policy/test_population.py``). The RLlib algorithm runs the same :class:`Population`
 in its learner (``StrategyAgentConfig().population(...)``).
@@ -287,6 +290,7 @@ def train_population(
     env_steps: int | None = None,
     on_episode_end: Callable[[int, dict[str, Any]], None] | None = None,
     threads: int | None = None,
+    engine: str = "auto",
 ) -> list[Any]:
     """Train a population with the plain loop; each member stops after ``episodes`` or
     ``env_steps`` of its own (as :func:`~rsc_policy.agent.sequential.train_sequential`).
@@ -299,6 +303,13 @@ def train_population(
     (``agent`` is its :class:`MemberPolicy`; ``wall_time_s`` is the population's).
     ``on_episode_end(member, info)`` receives each terminal info; ``threads``: threads of the
     compiled learning call (default: numba's, every core).
+
+    ``engine``: ``"python"`` runs the loop above; ``"compiled"`` runs each member's whole
+    training -- env rules, acting, replay, learning -- in compiled code, one member per thread
+    at a time (:mod:`rsc_policy.agent.compiled_loop`; the same numbers, bit for bit), whose
+    ``episodes`` hold each finished episode's ``total_reward``, ``final_portfolio_value`` and
+    ``total_steps`` only; ``"auto"`` (default): compiled unless ``on_episode_end`` wants the
+    terminal infos.
     """
     from rsc_env import TradingEnv
     from rsc_policy.agent.sequential import SequentialResult, run_total
@@ -322,6 +333,10 @@ def train_population(
     pop = Population(obs_dim, params, [m.seed for m in members])
     pop.threads = threads
     k = pop.k
+    if engine not in ("auto", "python", "compiled"):
+        raise ValueError(f"engine must be 'auto', 'python' or 'compiled', got {engine!r}")
+    if engine == "compiled" or (engine == "auto" and on_episode_end is None):
+        return _train_compiled(pop, envs, episodes, env_steps, threads)
     obs = np.stack([env.reset(seed=m.seed)[0] for env, m in zip(envs, members, strict=True)])
     logs: list[dict[str, list[Any]]] = [
         {"actions": [], "rewards": [], "epsilons": [], "losses": [], "episodes": []}
@@ -380,6 +395,40 @@ def train_population(
             target_state_dict={n: v.detach().clone() for n, v in target.state_dict().items()},
             env_steps=len(log["actions"]), num_updates=int(pop.num_updates[i]),
             wall_time_s=wall, agent=pop.member_policy(i)))
+    return results
+
+
+def _train_compiled(pop: Population, envs: list[Any], episodes: int | None,
+                    env_steps: int | None, threads: int | None) -> list[Any]:
+    from rsc_policy.agent.compiled_loop import train_compiled
+    from rsc_policy.agent.sequential import SequentialResult
+
+    totals = []
+    for env in envs:
+        caps = [c for c in (env_steps, None if episodes is None
+                            else episodes * env.episode_length) if c is not None]
+        totals.append(min(caps))
+    start = time.perf_counter()
+    out = train_compiled(pop, envs, np.asarray(totals, dtype=np.int64), threads)
+    wall = time.perf_counter() - start
+    results = []
+    for i, n in enumerate(totals):
+        q, target = pop.qnet(i), qnet_from_flat(pop.target[i], pop.n_actions)
+        length = envs[i].episode_length
+        done = [{"total_reward": float(r), "final_portfolio_value": float(v),
+                 "total_steps": length}
+                for r, v in zip(out["episode_reward"][i], out["episode_value"][i], strict=True)
+                if not np.isnan(r)]
+        losses = out["losses"][i, :n]
+        results.append(SequentialResult(
+            actions=out["actions"][i, :n].copy(), rewards=out["rewards"][i, :n].copy(),
+            epsilons=out["epsilons"][i, :n].copy(),
+            losses=[None if np.isnan(x) else float(x) for x in losses], episodes=done,
+            state_dict={n_: v.detach().clone() for n_, v in q.state_dict().items()},
+            target_state_dict={n_: v.detach().clone()
+                               for n_, v in target.state_dict().items()},
+            env_steps=int(n), num_updates=int(pop.num_updates[i]), wall_time_s=wall,
+            agent=pop.member_policy(i)))
     return results
 
 

@@ -126,8 +126,9 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     pop_sharpe, pop = _population(train_cfg, val_cfg, base, mlist, env_steps, runners,
                                   envs_per_runner, fragment, seed)
     result.update(pop)
-    # (d) the same population through the plain loop (rsc-tune's FIFO engine): no EnvRunner,
-    # each member exactly as alone, so its held-out figures are (a)'s bit for bit
+    # (d) the same population through train_population (rsc-tune's FIFO engine): each
+    # member's whole training compiled, one member per thread at a time, no EnvRunner; each
+    # member exactly as alone, so its held-out figures are (a)'s bit for bit
     loop_sharpe = _population_loop(train_cfg, val_cfg, base, mlist, env_steps, result)
     env = TradingEnv(dict(train_cfg))
     obs_dim = int(np.prod(env.observation_space.shape))
@@ -147,7 +148,8 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
 def _population_loop(train_cfg: dict[str, Any], val_cfg: dict[str, Any],
                      base: dict[str, Any], mlist: list[dict[str, Any]], env_steps: int,
                      result: dict[str, Any]) -> list[float]:
-    """Way (d): :func:`~rsc_policy.agent.population.train_population`, every core."""
+    """Way (d): :func:`~rsc_policy.agent.population.train_population` (its compiled engine),
+    every core."""
     from rsc_policy.agent.population import Member, train_population
 
     members = [Member(agent={**base, **m["agent"]}, seed=m["seed"], name=m["name"])
@@ -230,7 +232,8 @@ def sweep_markdown(r: dict[str, Any]) -> str:
                         f"(c) one population, {r['runners']} runner(s) x "
                         f"{r['envs_per_runner']} env copies"),
                        ("population_loop_env_steps_per_s",
-                        "(d) the same population, plain loop (rsc-tune's FIFO engine)")):
+                        "(d) the same population, compiled per-member loop (rsc-tune's FIFO "
+                        "engine)")):
         if key in r:
             lines.append(f"| {label} | {r[key]:,.0f} | {r[key] / b:.2f}x | "
                          f"{r[key] / lim:.0%} |")

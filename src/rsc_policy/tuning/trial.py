@@ -124,8 +124,9 @@ def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
     checkpoint (the algorithm without its replay, and the figures) from which a resumed or
     PBT-exploited trial continues. Engine ``"loop"`` (FIFO, where no scheduler needs the
     rounds): the same population through :func:`~rsc_policy.agent.population.train_population`
-    (no env runner: RLlib's ~1 ms per vector step is most of a small population's cost),
-    every member ``episodes`` whole episodes exactly as alone, one report at the end.
+    (no env runner: each member's whole training compiled, env rules included; RLlib's ~2 ms
+    per vector step would be most of the cost), every member ``episodes`` whole episodes
+    exactly as alone, one report at the end.
     """
     from ray import tune
 
