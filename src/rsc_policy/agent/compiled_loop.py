@@ -7,7 +7,7 @@ each member's learning state (~225 KB: weights, target, gradient, Adam's moments
 cache between its steps, and every step pays Python's per-member costs. Here a thread runs
 one member's whole training -- the env rules of :mod:`rsc_env.compiled`, the greedy forward,
 the keyed epsilon-greedy draw, the replay ring and :func:`~rsc_policy.agent.kernels.
-_member_step` -- before it takes the next member, so the member's state stays in cache and no
+member_step` -- before it takes the next member, so the member's state stays in cache and no
 Python runs per step. The rule is the sequential one, in the same order with the same
 arithmetic: ``tests/policy/test_population.py`` holds every member equal to
 ``train_sequential`` and to the Python loop, bit for bit.
@@ -23,7 +23,7 @@ from numba import njit, prange
 
 from rsc_env.compiled import S_PV, STATE_SIZE, env_param_vector, env_reset, env_step
 from rsc_policy.agent import kernels
-from rsc_policy.agent.exploration import _mix
+from rsc_policy.agent.exploration import keyed_action
 from rsc_policy.agent.schedule import EpisodeSchedule
 
 
@@ -113,20 +113,18 @@ def _train_member(m, totals, observations, close, n_rows, params, windows, sharp
     b = batch_size[m]
     idx = np.empty(b, dtype=np.int64)
     batch = np.empty((b, memory.shape[2]), dtype=np.float32)
-    w1, b1, w2, b2, w3, b3 = kernels._layers(w[m], d, h1, h2, a)
+    w1, b1, w2, b2, w3, b3 = kernels.layer_views(w[m], d, h1, h2, a)
     env_reset(state, prm, obs_table, prices, obs[0])
     episode, total_reward = 0, 0.0
     key = np.uint64(seed_keys[m])
     for t in range(totals[m]):
         # act: greedy forward, then the keyed draw (seed, runner 0, t, env 0)
-        _, _, q = kernels._forward(obs, w1, b1, w2, b2, w3, b3)
+        _, _, q = kernels.forward(obs, w1, b1, w2, b2, w3, b3)
         greedy = 0
         for j in range(1, a):
             if q[0, j] > q[0, greedy]:
                 greedy = j
-        h = _mix(_mix(_mix(_mix(key) ^ np.uint64(0)) ^ np.uint64(t)) ^ np.uint64(0))
-        u = np.float64(h >> np.uint64(11)) * 2.0**-53
-        action = np.int64(_mix(h) % np.uint64(a)) if u < eps[m, t] else greedy
+        action = keyed_action(greedy, eps[m, t], key, 0, t, 0, a)
         reward, done = env_step(state, prm, obs_table, prices, action, window, partials, nxt)
         actions[m, t] = action
         rewards[m, t] = reward
@@ -145,7 +143,7 @@ def _train_member(m, totals, observations, close, n_rows, params, windows, sharp
             kernels.choice(rng_state[m], mem_size[m], b, idx)
             for i in range(b):
                 batch[i, :] = memory[m, idx[i], :]
-            losses[m, t] = kernels._member_step(
+            losses[m, t] = kernels.member_step(
                 w[m], target[m], grad[m], exp_avg[m], exp_avg_sq[m], adam_step[m:m + 1],
                 batch, d, h1, h2, a, gamma[m], lr[m], beta1, beta2, adam_eps, loss_kind[m],
                 double_q[m], clip_kind[m], clip[m])

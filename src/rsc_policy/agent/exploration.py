@@ -81,14 +81,21 @@ def _mix(z):
 
 
 @njit(cache=True)
+def keyed_action(greedy, epsilon, seed, runner_index, t, env_index, n_actions):
+    """One selection: :func:`exploration_draw` keyed on ``(seed, runner_index, t,
+    env_index)`` (bit-identical), the random action if ``u < epsilon``, else ``greedy``."""
+    h = _mix(_mix(_mix(_mix(np.uint64(seed)) ^ np.uint64(runner_index)) ^ np.uint64(t))
+             ^ np.uint64(env_index))
+    u = np.float64(h >> np.uint64(11)) * _TWO_M53
+    return np.int64(_mix(h) % np.uint64(n_actions)) if u < epsilon else np.int64(greedy)
+
+
+@njit(cache=True)
 def keyed_epsilon_greedy(greedy, epsilon, seed, runner_index, t, env_index, n_actions):
-    """Row ``i``: :func:`exploration_draw` keyed on ``(seed[i], runner_index[i], t[i],
-    env_index[i])`` (bit-identical), the random action if ``u < epsilon[i]``, else
-    ``greedy[i]``. One compiled call for a whole population's vector step."""
+    """Row ``i``: :func:`keyed_action` keyed on ``(seed[i], runner_index[i], t[i],
+    env_index[i])``. One compiled call for a whole population's vector step."""
     out = np.empty(greedy.shape[0], dtype=np.int64)
     for i in range(greedy.shape[0]):
-        h = _mix(_mix(_mix(_mix(np.uint64(seed[i])) ^ np.uint64(runner_index[i]))
-                      ^ np.uint64(t[i])) ^ np.uint64(env_index[i]))
-        u = np.float64(h >> np.uint64(11)) * _TWO_M53
-        out[i] = np.int64(_mix(h) % np.uint64(n_actions)) if u < epsilon[i] else greedy[i]
+        out[i] = keyed_action(greedy[i], epsilon[i], seed[i], runner_index[i], t[i],
+                              env_index[i], n_actions)
     return out

@@ -73,7 +73,7 @@ CLIP_NONE, CLIP_VALUE, CLIP_NORM = 0, 1, 2
 
 
 @njit(cache=True, fastmath=False)
-def _layers(p: np.ndarray, d: int, h1: int, h2: int, a: int):
+def layer_views(p: np.ndarray, d: int, h1: int, h2: int, a: int):
     o = 0
     w1 = p[o : o + h1 * d].reshape(h1, d)
     o += h1 * d
@@ -90,7 +90,7 @@ def _layers(p: np.ndarray, d: int, h1: int, h2: int, a: int):
 
 
 @njit(cache=True)
-def _forward(x: np.ndarray, w1, b1, w2, b2, w3, b3):
+def forward(x: np.ndarray, w1, b1, w2, b2, w3, b3):
     n = x.shape[0]
     h1 = np.empty((n, w1.shape[0]), dtype=np.float32)
     h2 = np.empty((n, w2.shape[0]), dtype=np.float32)
@@ -135,7 +135,7 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
     amsgrad, no weight decay) + RLlib's clipping. The same compiled body runs for every
     member of a population (:func:`population_learn`).
     """
-    return _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a,
+    return member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a,
                         gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip)
 
 
@@ -143,19 +143,19 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
 # loops vectorise -- with Python's ZeroDivisionError check per element they ran scalar (Adam
 # took 15 us of the step instead of 6).
 @njit(cache=True, error_model="numpy")
-def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
+def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
                  lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip):
     flush_denormals()
     n = rows.shape[0]
     s = np.ascontiguousarray(rows[:, :d])
     s2 = np.ascontiguousarray(rows[:, d : 2 * d])
-    w1, b1, w2, b2, w3, b3 = _layers(params, d, h1, h2, a)
-    t1, c1, t2, c2, t3, c3 = _layers(target, d, h1, h2, a)
+    w1, b1, w2, b2, w3, b3 = layer_views(params, d, h1, h2, a)
+    t1, c1, t2, c2, t3, c3 = layer_views(target, d, h1, h2, a)
     # target y = r + gamma * Q_target(s', a*) * (1 - done), no gradient
-    _, _, qt = _forward(s2, t1, c1, t2, c2, t3, c3)
+    _, _, qt = forward(s2, t1, c1, t2, c2, t3, c3)
     if double_q:
-        _, _, qo = _forward(s2, w1, b1, w2, b2, w3, b3)
-    h1a, h2a, q = _forward(s, w1, b1, w2, b2, w3, b3)
+        _, _, qo = forward(s2, w1, b1, w2, b2, w3, b3)
+    h1a, h2a, q = forward(s, w1, b1, w2, b2, w3, b3)
     dq = np.zeros((n, a), dtype=np.float32)
     total = 0.0
     for i in range(n):
@@ -186,7 +186,7 @@ def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h
             total += diff * diff
             dq[i, act] = 2.0 * diff / n
     # backward through the MLP into the flat gradient
-    g1, gb1, g2, gb2, g3, gb3 = _layers(grad, d, h1, h2, a)
+    g1, gb1, g2, gb2, g3, gb3 = layer_views(grad, d, h1, h2, a)
     matmul_into(dq, True, h2a, False, g3)
     gb3[:] = dq.sum(axis=0)
     dh2 = np.empty((n, h2), dtype=np.float32)
@@ -230,7 +230,7 @@ def _member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h
 @njit(cache=True)
 def greedy_actions(obs: np.ndarray, w1, b1, w2, b2, w3, b3) -> np.ndarray:
     """``argmax_a Q(obs, a)`` per row (first index on ties, like ``torch.argmax``)."""
-    _, _, q = _forward(obs, w1, b1, w2, b2, w3, b3)
+    _, _, q = forward(obs, w1, b1, w2, b2, w3, b3)
     out = np.empty(q.shape[0], dtype=np.int64)
     for i in range(q.shape[0]):
         best = 0
@@ -256,7 +256,7 @@ def _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_
         choice(rng_state[k], mem_size[k], b, idx)
         for i in range(b):
             rows[i, :] = memory[k, idx[i], :]
-        losses[k, s] = _member_step(
+        losses[k, s] = member_step(
             params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k], adam_step[k:k + 1],
             rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2, eps, loss_kind[k],
             double_q[k], clip_kind[k], clip[k])
@@ -277,7 +277,7 @@ def population_learn(params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_
     holding ``mem_size[k]`` rows and its PCG64 state ``rng_state[k]``. Each step is the
     sequential rule exactly: ``batch_size[k]`` distinct rows drawn as
     ``Generator.choice(mem_size, batch, replace=False)`` (:func:`rsc_policy.agent.rng.choice`),
-    :func:`_member_step`, and the hard target copy every ``target_freq[k]`` learning steps
+    :func:`member_step`, and the hard target copy every ``target_freq[k]`` learning steps
     (``sync_count`` counts them). Losses go to ``losses[k, :steps[k]]``.
     """
     for k in prange(params.shape[0]):
@@ -328,8 +328,8 @@ def population_greedy(obs, member, params, d, h1, h2, a):
     row through its member's network, as :func:`greedy_actions` does for one row)."""
     out = np.empty(obs.shape[0], dtype=np.int64)
     for i in range(obs.shape[0]):
-        w1, b1, w2, b2, w3, b3 = _layers(params[member[i]], d, h1, h2, a)
-        _, _, q = _forward(obs[i:i + 1], w1, b1, w2, b2, w3, b3)
+        w1, b1, w2, b2, w3, b3 = layer_views(params[member[i]], d, h1, h2, a)
+        _, _, q = forward(obs[i:i + 1], w1, b1, w2, b2, w3, b3)
         best = 0
         for j in range(1, a):
             if q[0, j] > q[0, best]:
