@@ -24,6 +24,7 @@ from numba import njit, prange
 from rsc_env.compiled import S_PV, STATE_SIZE, env_param_vector, env_reset, env_step
 from rsc_policy.agent import kernels
 from rsc_policy.agent.exploration import keyed_action
+from rsc_policy.agent.population import ADAM_BETAS, ADAM_EPS
 from rsc_policy.agent.schedule import EpisodeSchedule
 
 
@@ -72,25 +73,32 @@ def train_compiled(pop: Any, envs: list[Any], totals: np.ndarray, threads: int |
            "losses": np.full((k, width), np.nan), "episode_reward": np.full((k, episodes), np.nan),
            "episode_value": np.full((k, episodes), np.nan)}
     windows = np.array([e.unwrapped.params.sharpe_window_size for e in envs], dtype=np.int64)
-    from rsc_policy.agent.population import ADAM_BETAS, ADAM_EPS
-
     beta1, beta2 = ADAM_BETAS
     n_threads = numba.config.NUMBA_NUM_THREADS if threads is None else min(
         threads, numba.config.NUMBA_NUM_THREADS)
     run = population_train_serial if n_threads == 1 or k == 1 else population_train
     if run is population_train and numba.get_num_threads() != n_threads:
         numba.set_num_threads(n_threads)
-    run(np.asarray(totals, dtype=np.int64), observations, close, n_rows, params, windows,
-        sharpe_window, eps, pop.seed_keys, pop.params, pop.target, pop.grad, pop.exp_avg,
-        pop.exp_avg_sq, pop.adam_step, pop.sync_count, pop.memory, pop.mem_next, pop.mem_size,
-        pop.capacity, pop.rng_state, pop.batch_size, *pop.dims, pop.gamma, pop.lr, beta1,
-        beta2, ADAM_EPS, pop.loss_kind, pop.double_q, pop.clip_kind, pop.clip, pop.target_freq,
-        out["actions"], out["rewards"], out["losses"], out["episode_reward"],
-        out["episode_value"])
+    with numba.parallel_chunksize(1):  # members of unequal length: one at a time per thread
+        _run(run, totals, observations, close, n_rows, params, windows, sharpe_window, eps,
+             pop, beta1, beta2, ADAM_EPS, out)
     pop.selections[:] = totals
     pop.num_updates += np.sum(~np.isnan(out["losses"]), axis=1)
     out["epsilons"] = eps
     return out
+
+
+def _run(run: Any, totals: np.ndarray, observations: np.ndarray, close: np.ndarray,
+         n_rows: np.ndarray, params: np.ndarray, windows: np.ndarray, sharpe_window: int,
+         eps: np.ndarray, pop: Any, beta1: float, beta2: float, adam_eps: float,
+         out: dict[str, np.ndarray]) -> None:
+    run(np.asarray(totals, dtype=np.int64), observations, close, n_rows, params, windows,
+        sharpe_window, eps, pop.seed_keys, pop.params, pop.target, pop.grad, pop.exp_avg,
+        pop.exp_avg_sq, pop.adam_step, pop.sync_count, pop.memory, pop.mem_next, pop.mem_size,
+        pop.capacity, pop.rng_state, pop.batch_size, *pop.dims, pop.gamma, pop.lr, beta1,
+        beta2, adam_eps, pop.loss_kind, pop.double_q, pop.clip_kind, pop.clip, pop.target_freq,
+        out["actions"], out["rewards"], out["losses"], out["episode_reward"],
+        out["episode_value"])
 
 
 @njit(cache=True, error_model="numpy")
