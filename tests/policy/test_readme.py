@@ -38,3 +38,17 @@ def test_readme_population_block_runs_as_printed(ray_local, tmp_path, monkeypatc
     sharpes = re.findall(r"^(\S+) (\S+)$", out, re.M)
     assert [n for n, _ in sharpes][-5:] == ["lr0.001-s0", "lr0.001-s1", "lr0.0003-s0",
                                             "lr0.0003-s1", "longer-period"]
+
+
+def test_readme_train_population_block_runs_as_printed(capsys):
+    """The README's Ray-free population block: eight members, each its own sequential run."""
+    from rsc_policy.agent.sequential import train_sequential
+
+    code = _block("Without Ray, `rsc_policy.agent.population.train_population`")
+    exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
+    printed = [float(x) for x in re.findall(r"-?\d+\.\d+", capsys.readouterr().out)]
+    assert len(printed) == 8 and len(set(printed)) > 1
+    alone = train_sequential({"data": "sp500", "start": "2010-01-01", "end": "2014-12-31",
+                              "position_sizing_method": "all_in"},
+                             env_steps=2000, seed=0, learning_rate=1e-3)
+    assert printed[0] == round(float(alone.rewards.sum()), 3)
