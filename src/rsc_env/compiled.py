@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-# state vector layout
-S_T, S_BALANCE, S_SHARES, S_POSITION, S_ENTRY, S_TRADES, S_PV, S_MAX_PV, S_WN, S_WHEAD = range(10)
-STATE_SIZE = 10
+# state vector layout (S_CLOSED: completed round trips, S_TRADED: sum of |shares| x price of
+# every entry and exit -- what an episode's figures need besides the equity curve)
+(S_T, S_BALANCE, S_SHARES, S_POSITION, S_ENTRY, S_TRADES, S_PV, S_MAX_PV, S_WN, S_WHEAD,
+ S_CLOSED, S_TRADED) = range(12)
+STATE_SIZE = 12
 # parameter vector layout
 (P_IB, P_PCT, P_FEE_RATE, P_ALL_IN, P_RISK, P_SL, P_TP, P_USE_SHARPE, P_RF, P_FREQ, P_DD,
  P_PER_TRADE, P_OBS_POS, P_WINDOW) = range(14)
@@ -148,6 +150,7 @@ def _open(state, prm, side, price):
     state[S_POSITION] = side
     state[S_ENTRY] = price
     state[S_TRADES] += 1
+    state[S_TRADED] += shares * price
 
 
 @njit(cache=True)
@@ -167,6 +170,8 @@ def _close(state, prm, price, count):
     state[S_ENTRY] = 0.0
     if count:
         state[S_TRADES] += 1
+    state[S_CLOSED] += 1
+    state[S_TRADED] += qty * price
     return True
 
 

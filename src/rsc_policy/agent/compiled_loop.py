@@ -148,16 +148,10 @@ def _train_member(m, totals, observations, close, n_rows, params, windows, sharp
         mem_next[m] = (mem_next[m] + 1) % capacity[m]
         mem_size[m] = min(mem_size[m] + 1, capacity[m])
         if mem_size[m] > b:  # learn: one step of batch_size distinct rows
-            kernels.choice(rng_state[m], mem_size[m], b, idx)
-            for i in range(b):
-                batch[i, :] = memory[m, idx[i], :]
-            losses[m, t] = kernels.member_step(
-                w[m], target[m], grad[m], exp_avg[m], exp_avg_sq[m], adam_step[m:m + 1],
-                batch, d, h1, h2, a, gamma[m], lr[m], beta1, beta2, adam_eps, loss_kind[m],
-                double_q[m], clip_kind[m], clip[m])
-            sync_count[m] += 1
-            if sync_count[m] % target_freq[m] == 0:
-                target[m, :] = w[m, :]
+            losses[m, t] = kernels.replay_step(
+                m, idx, batch, w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
+                memory, mem_size, rng_state, d, h1, h2, a, gamma, lr, beta1, beta2, adam_eps,
+                loss_kind, double_q, clip_kind, clip, target_freq)
         if done:
             episode_reward[m, episode] = total_reward
             episode_value[m, episode] = state[S_PV]

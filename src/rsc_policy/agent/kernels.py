@@ -253,16 +253,29 @@ def _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_
     idx = np.empty(b, dtype=np.int64)
     rows = np.empty((b, memory.shape[2]), dtype=np.float32)
     for s in range(n):
-        choice(rng_state[k], mem_size[k], b, idx)
-        for i in range(b):
-            rows[i, :] = memory[k, idx[i], :]
-        losses[k, s] = member_step(
-            params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k], adam_step[k:k + 1],
-            rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2, eps, loss_kind[k],
-            double_q[k], clip_kind[k], clip[k])
-        sync_count[k] += 1
-        if sync_count[k] % target_freq[k] == 0:
-            target[k, :] = params[k, :]
+        losses[k, s] = replay_step(k, idx, rows, params, target, grad, exp_avg, exp_avg_sq,
+                                   adam_step, sync_count, memory, mem_size, rng_state, d, h1,
+                                   h2, a, gamma, lr, beta1, beta2, eps, loss_kind, double_q,
+                                   clip_kind, clip, target_freq)
+
+
+@njit(cache=True)
+def replay_step(k, idx, rows, params, target, grad, exp_avg, exp_avg_sq, adam_step,
+                sync_count, memory, mem_size, rng_state, d, h1, h2, a, gamma, lr, beta1,
+                beta2, eps, loss_kind, double_q, clip_kind, clip, target_freq):
+    """Member ``k``'s one learning step from its replay: ``len(idx)`` distinct rows drawn as
+    ``Generator.choice`` does into ``rows``, :func:`member_step`, the target copy every
+    ``target_freq[k]`` steps. Returns the loss."""
+    choice(rng_state[k], mem_size[k], idx.shape[0], idx)
+    for i in range(idx.shape[0]):
+        rows[i, :] = memory[k, idx[i], :]
+    loss = member_step(params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k],
+                       adam_step[k:k + 1], rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2,
+                       eps, loss_kind[k], double_q[k], clip_kind[k], clip[k])
+    sync_count[k] += 1
+    if sync_count[k] % target_freq[k] == 0:
+        target[k, :] = params[k, :]
+    return loss
 
 
 @njit(cache=True, parallel=True)
