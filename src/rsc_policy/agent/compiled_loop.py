@@ -76,12 +76,11 @@ def train_compiled(pop: Any, envs: list[Any], totals: np.ndarray, threads: int |
     beta1, beta2 = ADAM_BETAS
     n_threads = numba.config.NUMBA_NUM_THREADS if threads is None else min(
         threads, numba.config.NUMBA_NUM_THREADS)
-    run = population_train_serial if n_threads == 1 or k == 1 else population_train
-    if run is population_train and numba.get_num_threads() != n_threads:
+    if numba.get_num_threads() != n_threads:  # one launch per training: 1 thread is fine
         numba.set_num_threads(n_threads)
     with numba.parallel_chunksize(1):  # members of unequal length: one at a time per thread
-        _run(run, totals, observations, close, n_rows, params, windows, sharpe_window, eps,
-             pop, beta1, beta2, ADAM_EPS, out)
+        _run(population_train, totals, observations, close, n_rows, params, windows,
+             sharpe_window, eps, pop, beta1, beta2, ADAM_EPS, out)
     pop.selections[:] = totals
     pop.num_updates += np.sum(~np.isnan(out["losses"]), axis=1)
     out["epsilons"] = eps
@@ -171,23 +170,6 @@ def population_train(totals, observations, close, n_rows, params, windows, sharp
                      target_freq, actions, rewards, losses, episode_reward, episode_value):
     """Every member's training (:func:`_train_member`), members over numba's threads."""
     for m in prange(w.shape[0]):
-        _train_member(m, totals, observations, close, n_rows, params, windows, sharpe_window,
-                      eps, seed_keys, w, target, grad, exp_avg, exp_avg_sq, adam_step,
-                      sync_count, memory, mem_next, mem_size, capacity, rng_state, batch_size,
-                      d, h1, h2, a, gamma, lr, beta1, beta2, adam_eps, loss_kind, double_q,
-                      clip_kind, clip, target_freq, actions, rewards, losses, episode_reward,
-                      episode_value)
-
-
-@njit(cache=True)
-def population_train_serial(totals, observations, close, n_rows, params, windows,
-                            sharpe_window, eps, seed_keys, w, target, grad, exp_avg,
-                            exp_avg_sq, adam_step, sync_count, memory, mem_next, mem_size,
-                            capacity, rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1,
-                            beta2, adam_eps, loss_kind, double_q, clip_kind, clip, target_freq,
-                            actions, rewards, losses, episode_reward, episode_value):
-    """:func:`population_train` on the calling thread, one member after another."""
-    for m in range(w.shape[0]):
         _train_member(m, totals, observations, close, n_rows, params, windows, sharpe_window,
                       eps, seed_keys, w, target, grad, exp_avg, exp_avg_sq, adam_step,
                       sync_count, memory, mem_next, mem_size, capacity, rng_state, batch_size,
