@@ -25,12 +25,17 @@ from rsc_env.compiled import S_PV, STATE_SIZE, env_param_vector, env_reset, env_
 from rsc_policy.agent import kernels
 from rsc_policy.agent.exploration import keyed_action
 from rsc_policy.agent.population import ADAM_BETAS, ADAM_EPS
-from rsc_policy.agent.schedule import EpisodeSchedule
+from rsc_policy.agent.schedule import EpisodeSchedule, EpsilonSchedule
 
 
 def epsilon_table(schedule: Any, total: int, episode_length: int) -> np.ndarray:
     """``schedule(t)`` for the selections ``t = 0 .. total - 1`` of a member whose episodes
     last ``episode_length`` steps (episode ends counted as the loop counts them)."""
+    if isinstance(schedule, EpsilonSchedule):  # the precomputed values, then the floor
+        out = np.full(total, schedule.final)
+        head = min(total, len(schedule.values))
+        out[:head] = schedule.values[:head]
+        return out
     out = np.empty(total)
     per_episode = isinstance(schedule, EpisodeSchedule)
     for t in range(total):

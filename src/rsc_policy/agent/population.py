@@ -412,24 +412,35 @@ def _train_compiled(pop: Population, envs: list[Any], episodes: int | None,
     out = train_compiled(pop, envs, np.asarray(totals, dtype=np.int64), threads)
     wall = time.perf_counter() - start
     results = []
+    shapes = {name: v.shape for name, v in pop.qnet(0).state_dict().items()}  # layer order
     for i, n in enumerate(totals):
-        q, target = pop.qnet(i), qnet_from_flat(pop.target[i], pop.n_actions)
         length = envs[i].episode_length
         done = [{"total_reward": float(r), "final_portfolio_value": float(v),
                  "total_steps": length}
                 for r, v in zip(out["episode_reward"][i], out["episode_value"][i], strict=True)
                 if not np.isnan(r)]
-        losses = out["losses"][i, :n]
+        losses = out["losses"][i, :n].tolist()
+        for j in np.flatnonzero(np.isnan(out["losses"][i, :n])):
+            losses[j] = None  # no learning step yet (replay not above the batch size)
         results.append(SequentialResult(
             actions=out["actions"][i, :n].copy(), rewards=out["rewards"][i, :n].copy(),
-            epsilons=out["epsilons"][i, :n].copy(),
-            losses=[None if np.isnan(x) else float(x) for x in losses], episodes=done,
-            state_dict={n_: v.detach().clone() for n_, v in q.state_dict().items()},
-            target_state_dict={n_: v.detach().clone()
-                               for n_, v in target.state_dict().items()},
+            epsilons=out["epsilons"][i, :n].copy(), losses=losses, episodes=done,
+            state_dict=_state_dict(pop.params[i], shapes),
+            target_state_dict=_state_dict(pop.target[i], shapes),
             env_steps=int(n), num_updates=int(pop.num_updates[i]), wall_time_s=wall,
             agent=pop.member_policy(i)))
     return results
+
+
+def _state_dict(flat: np.ndarray, shapes: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """A Q-network state dict (names and shapes ``shapes``, in layer order) copied from a flat
+    weight row."""
+    out, offset = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape))
+        out[name] = torch.from_numpy(flat[offset:offset + size].copy()).view(shape)
+        offset += size
+    return out
 
 
 def train_populations(
