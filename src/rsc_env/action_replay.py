@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from rsc_env.compiled import (
+    P_WINDOW,
     S_CLOSED,
     S_POSITION,
     S_PV,
@@ -45,7 +46,6 @@ def replay_actions(env: Any, actions: np.ndarray) -> ReplayedRuns:
     """Run each row of ``actions`` (``[n, T]``, 0 flat / 1 long / 2 short, ``T`` = the env's
     episode length) through ``env``'s trading rules from its reset state."""
     env = env.unwrapped
-    p = env.params
     actions = np.ascontiguousarray(actions, dtype=np.int64)
     if actions.ndim != 2 or actions.shape[1] != env.episode_length:
         raise ValueError(f"actions must be [n, {env.episode_length}] (one per step of the "
@@ -55,12 +55,12 @@ def replay_actions(env: Any, actions: np.ndarray) -> ReplayedRuns:
     market = env.market
     values, positions, trades, traded = _replay(
         market.observations, np.asarray(market.close, dtype=np.float64), actions,
-        env_param_vector(env), int(p.sharpe_window_size))
+        env_param_vector(env))
     return ReplayedRuns(values, positions, trades, traded)
 
 
 @njit(cache=True)
-def _replay(observations, close, actions, prm, sharpe_window):
+def _replay(observations, close, actions, prm):
     """:func:`rsc_env.compiled.env_step` over each row of ``actions`` from the reset state."""
     n, steps = actions.shape
     values = np.empty((n, steps + 1))
@@ -68,8 +68,8 @@ def _replay(observations, close, actions, prm, sharpe_window):
     trades = np.zeros(n, dtype=np.int64)
     traded = np.zeros(n)
     state = np.zeros(STATE_SIZE)
-    window = np.zeros(sharpe_window)
-    partials = np.zeros(sharpe_window)
+    window = np.zeros(int(prm[P_WINDOW]))  # the rolling-Sharpe ring and fsum's scratch
+    partials = np.zeros(int(prm[P_WINDOW]))
     obs = np.empty(observations.shape[1], dtype=np.float32)
     for i in range(n):
         env_reset(state, prm, observations, close, obs)

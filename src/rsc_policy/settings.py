@@ -12,15 +12,15 @@ import datetime as dt
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
     create_model,
-    field_validator,
     model_validator,
 )
 
@@ -99,11 +99,22 @@ def _date(value: str | None, name: str) -> None:
             raise ValueError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _absolute_source(value: str) -> str:
+    from rsc_env.data import absolute_source  # pandas: not at import (--help stays fast)
+
+    return absolute_source(value)
+
+
+#: A ``data`` setting: a bundled sample name, or a CSV path made absolute (what every process
+#: of a run or a sweep reads, wherever it starts).
+DataSource = Annotated[str, AfterValidator(_absolute_source)]
+
+
 class TrainSettings(BaseModel):
     """Everything a training run needs; ``to_dict`` is what the run's parameters JSON holds."""
 
     model_config = STRICT
-    data: str = Field("sp500", description="OHLCV CSV path or bundled sample (sp500)")
+    data: DataSource = Field("sp500", description="OHLCV CSV path or bundled sample (sp500)")
     date_format: str | None = Field(None, description="strftime format of the CSV's dates "
                                     "(e.g. %d/%m/%Y); default: ISO or m/d/YYYY")
     start: str | None = Field("2005-01-01", description="first training date")
@@ -121,13 +132,6 @@ class TrainSettings(BaseModel):
                                   "checkpoints (0: only the final one)")
     env: EnvSettings = Field(default_factory=EnvSettings)  # type: ignore[valid-type]
     agent: AgentSettings = Field(default_factory=AgentSettings)
-
-    @field_validator("data")
-    @classmethod
-    def _absolute_data(cls, value: str) -> str:
-        from rsc_env.data import absolute_source  # pandas: not at import (--help stays fast)
-
-        return absolute_source(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSettings:

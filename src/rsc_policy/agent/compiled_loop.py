@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from rsc_env.compiled import S_PV, STATE_SIZE, env_param_vector, env_reset, env_step
+from rsc_env.compiled import P_WINDOW, S_PV, STATE_SIZE, env_param_vector, env_reset, env_step
 from rsc_policy.agent import kernels
 from rsc_policy.agent.exploration import keyed_action
 from rsc_policy.agent.population import ADAM_BETAS, ADAM_EPS
@@ -61,7 +61,6 @@ def train_compiled(pop: Any, envs: list[Any], totals: np.ndarray, threads: int |
     close = np.zeros((k, rows))
     n_rows = np.zeros(k, dtype=np.int64)
     params = np.zeros((k, len(env_param_vector(envs[0]))))
-    sharpe_window = 1
     for i, env in enumerate(envs):
         market = env.unwrapped.market
         n = len(market.close)
@@ -69,7 +68,6 @@ def train_compiled(pop: Any, envs: list[Any], totals: np.ndarray, threads: int |
         close[i, :n] = market.close
         n_rows[i] = n
         params[i] = env_param_vector(env)
-        sharpe_window = max(sharpe_window, env.unwrapped.params.sharpe_window_size)
     eps = np.zeros((k, width))
     for i in range(k):
         eps[i, :totals[i]] = epsilon_table(pop.schedules[i], int(totals[i]), int(n_rows[i] - 1))
@@ -77,40 +75,29 @@ def train_compiled(pop: Any, envs: list[Any], totals: np.ndarray, threads: int |
     out = {"actions": np.zeros((k, width), dtype=np.int64), "rewards": np.zeros((k, width)),
            "losses": np.full((k, width), np.nan), "episode_reward": np.full((k, episodes), np.nan),
            "episode_value": np.full((k, episodes), np.nan)}
-    windows = np.array([e.unwrapped.params.sharpe_window_size for e in envs], dtype=np.int64)
     beta1, beta2 = ADAM_BETAS
-    n_threads = numba.config.NUMBA_NUM_THREADS if threads is None else min(
-        threads, numba.config.NUMBA_NUM_THREADS)
-    if numba.get_num_threads() != n_threads:  # one launch per training: 1 thread is fine
-        numba.set_num_threads(n_threads)
+    kernels.use_threads(kernels.call_threads(threads))  # one launch per training: 1 is fine
     with numba.parallel_chunksize(1):  # members of unequal length: one at a time per thread
-        _run(population_train, totals, observations, close, n_rows, params, windows,
-             sharpe_window, eps, pop, beta1, beta2, ADAM_EPS, out)
+        population_train(
+            np.asarray(totals, dtype=np.int64), observations, close, n_rows, params, eps,
+            pop.seed_keys, pop.params, pop.target, pop.grad, pop.exp_avg, pop.exp_avg_sq,
+            pop.adam_step, pop.sync_count, pop.memory, pop.mem_next, pop.mem_size,
+            pop.capacity, pop.rng_state, pop.batch_size, *pop.dims, pop.gamma, pop.lr, beta1,
+            beta2, ADAM_EPS, pop.loss_kind, pop.double_q, pop.clip_kind, pop.clip,
+            pop.target_freq, out["actions"], out["rewards"], out["losses"],
+            out["episode_reward"], out["episode_value"])
     pop.selections[:] = totals
     pop.num_updates += np.sum(~np.isnan(out["losses"]), axis=1)
     out["epsilons"] = eps
     return out
 
 
-def _run(run: Any, totals: np.ndarray, observations: np.ndarray, close: np.ndarray,
-         n_rows: np.ndarray, params: np.ndarray, windows: np.ndarray, sharpe_window: int,
-         eps: np.ndarray, pop: Any, beta1: float, beta2: float, adam_eps: float,
-         out: dict[str, np.ndarray]) -> None:
-    run(np.asarray(totals, dtype=np.int64), observations, close, n_rows, params, windows,
-        sharpe_window, eps, pop.seed_keys, pop.params, pop.target, pop.grad, pop.exp_avg,
-        pop.exp_avg_sq, pop.adam_step, pop.sync_count, pop.memory, pop.mem_next, pop.mem_size,
-        pop.capacity, pop.rng_state, pop.batch_size, *pop.dims, pop.gamma, pop.lr, beta1,
-        beta2, adam_eps, pop.loss_kind, pop.double_q, pop.clip_kind, pop.clip, pop.target_freq,
-        out["actions"], out["rewards"], out["losses"], out["episode_reward"],
-        out["episode_value"])
-
-
 @njit(cache=True, error_model="numpy")
-def _train_member(m, totals, observations, close, n_rows, params, windows, sharpe_window, eps,
-                  seed_keys, w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
-                  memory, mem_next, mem_size, capacity, rng_state, batch_size, d, h1, h2, a,
-                  gamma, lr, beta1, beta2, adam_eps, loss_kind, double_q, clip_kind, clip,
-                  target_freq, actions, rewards, losses, episode_reward, episode_value):
+def _train_member(m, totals, observations, close, n_rows, params, eps, seed_keys, w,
+                  target, grad, exp_avg, exp_avg_sq, adam_step, sync_count, memory, mem_next,
+                  mem_size, capacity, rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1,
+                  beta2, adam_eps, loss_kind, double_q, clip_kind, clip, target_freq, actions,
+                  rewards, losses, episode_reward, episode_value):
     """Member ``m``'s whole training (see :func:`train_compiled`)."""
     kernels.flush_denormals()  # this thread's arithmetic as the learning step's
     n = n_rows[m]
@@ -118,8 +105,8 @@ def _train_member(m, totals, observations, close, n_rows, params, windows, sharp
     prices = close[m, :n]
     prm = params[m]
     state = np.zeros(STATE_SIZE)
-    window = np.zeros(windows[m])
-    partials = np.zeros(max(windows[m], sharpe_window))
+    window = np.zeros(int(prm[P_WINDOW]))  # the rolling-Sharpe ring and fsum's scratch
+    partials = np.zeros(int(prm[P_WINDOW]))
     obs = np.empty((1, d), dtype=np.float32)
     nxt = np.empty(d, dtype=np.float32)
     b = batch_size[m]
@@ -132,25 +119,13 @@ def _train_member(m, totals, observations, close, n_rows, params, windows, sharp
     for t in range(totals[m]):
         # act: greedy forward, then the keyed draw (seed, runner 0, t, env 0)
         _, _, q = kernels.forward(obs, w1, b1, w2, b2, w3, b3)
-        greedy = 0
-        for j in range(1, a):
-            if q[0, j] > q[0, greedy]:
-                greedy = j
-        action = keyed_action(greedy, eps[m, t], key, 0, t, 0, a)
+        action = keyed_action(kernels.argmax_row(q, 0), eps[m, t], key, 0, t, 0, a)
         reward, done = env_step(state, prm, obs_table, prices, action, window, partials, nxt)
         actions[m, t] = action
         rewards[m, t] = reward
         total_reward += reward
-        # remember [s | s' | a | r | done] (float32), the oldest row evicted when full
-        row = memory[m, mem_next[m]]
-        for j in range(d):
-            row[j] = obs[0, j]
-            row[d + j] = nxt[j]
-        row[2 * d] = action
-        row[2 * d + 1] = reward
-        row[2 * d + 2] = 1.0 if done else 0.0
-        mem_next[m] = (mem_next[m] + 1) % capacity[m]
-        mem_size[m] = min(mem_size[m] + 1, capacity[m])
+        kernels.remember_row(memory, mem_next, mem_size, capacity, m, obs[0], nxt, action,
+                             reward, 1.0 if done else 0.0)
         if mem_size[m] > b:  # learn: one step of batch_size distinct rows
             losses[m, t] = kernels.replay_step(
                 m, idx, batch, w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
@@ -161,23 +136,21 @@ def _train_member(m, totals, observations, close, n_rows, params, windows, sharp
             episode_value[m, episode] = state[S_PV]
             episode += 1
             total_reward = 0.0
-            window[:] = 0.0
             env_reset(state, prm, obs_table, prices, obs[0])
         else:
             obs[0, :] = nxt
 
 
 @njit(cache=True, parallel=True)
-def population_train(totals, observations, close, n_rows, params, windows, sharpe_window, eps,
-                     seed_keys, w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
-                     memory, mem_next, mem_size, capacity, rng_state, batch_size, d, h1, h2, a,
-                     gamma, lr, beta1, beta2, adam_eps, loss_kind, double_q, clip_kind, clip,
-                     target_freq, actions, rewards, losses, episode_reward, episode_value):
+def population_train(totals, observations, close, n_rows, params, eps, seed_keys, w,
+                     target, grad, exp_avg, exp_avg_sq, adam_step, sync_count, memory, mem_next,
+                     mem_size, capacity, rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1,
+                     beta2, adam_eps, loss_kind, double_q, clip_kind, clip, target_freq,
+                     actions, rewards, losses, episode_reward, episode_value):
     """Every member's training (:func:`_train_member`), members over numba's threads."""
     for m in prange(w.shape[0]):
-        _train_member(m, totals, observations, close, n_rows, params, windows, sharpe_window,
-                      eps, seed_keys, w, target, grad, exp_avg, exp_avg_sq, adam_step,
-                      sync_count, memory, mem_next, mem_size, capacity, rng_state, batch_size,
-                      d, h1, h2, a, gamma, lr, beta1, beta2, adam_eps, loss_kind, double_q,
-                      clip_kind, clip, target_freq, actions, rewards, losses, episode_reward,
-                      episode_value)
+        _train_member(m, totals, observations, close, n_rows, params, eps, seed_keys,
+                      w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count, memory,
+                      mem_next, mem_size, capacity, rng_state, batch_size, d, h1, h2, a, gamma,
+                      lr, beta1, beta2, adam_eps, loss_kind, double_q, clip_kind, clip,
+                      target_freq, actions, rewards, losses, episode_reward, episode_value)

@@ -72,6 +72,20 @@ def flush_denormals() -> None:
 CLIP_NONE, CLIP_VALUE, CLIP_NORM = 0, 1, 2
 
 
+def call_threads(threads: int | None) -> int:
+    """The threads a compiled member-parallel call gets: ``threads`` capped at numba's pool
+    (``None``: the whole pool)."""
+    pool = numba.config.NUMBA_NUM_THREADS
+    return pool if threads is None else min(threads, pool)
+
+
+def use_threads(n: int) -> None:
+    """Set numba's thread count for this thread's next parallel call (~12 us a call, so only
+    when it changes)."""
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+
+
 @njit(cache=True, fastmath=False)
 def layer_views(p: np.ndarray, d: int, h1: int, h2: int, a: int):
     o = 0
@@ -227,17 +241,23 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     return total / n
 
 
+@njit(cache=True, inline="always")
+def argmax_row(q, i):
+    """``argmax_a q[i, a]``, the first index on ties (like ``torch.argmax``)."""
+    best = 0
+    for j in range(1, q.shape[1]):
+        if q[i, j] > q[i, best]:
+            best = j
+    return best
+
+
 @njit(cache=True)
 def greedy_actions(obs: np.ndarray, w1, b1, w2, b2, w3, b3) -> np.ndarray:
     """``argmax_a Q(obs, a)`` per row (first index on ties, like ``torch.argmax``)."""
     _, _, q = forward(obs, w1, b1, w2, b2, w3, b3)
     out = np.empty(q.shape[0], dtype=np.int64)
     for i in range(q.shape[0]):
-        best = 0
-        for j in range(1, q.shape[1]):
-            if q[i, j] > q[i, best]:
-                best = j
-        out[i] = best
+        out[i] = argmax_row(q, i)
     return out
 
 
@@ -321,18 +341,25 @@ def population_remember(memory, mem_next, mem_size, capacity, members, obs, acti
     """Store transition ``i`` in the replay ring of member ``members[i]``, in the order given
     (a full ring overwrites its oldest row): ``[s | s' | a | r | done]`` as float32, the
     layout of :func:`rsc_policy.agent.update.transition_rows`."""
-    d = obs.shape[1]
     for i in range(members.shape[0]):
-        m = members[i]
-        row = memory[m, mem_next[m]]
-        for j in range(d):
-            row[j] = obs[i, j]
-            row[d + j] = next_obs[i, j]
-        row[2 * d] = actions[i]
-        row[2 * d + 1] = rewards[i]
-        row[2 * d + 2] = dones[i]
-        mem_next[m] = (mem_next[m] + 1) % capacity[m]
-        mem_size[m] = min(mem_size[m] + 1, capacity[m])
+        remember_row(memory, mem_next, mem_size, capacity, members[i], obs[i], next_obs[i],
+                     actions[i], rewards[i], dones[i])
+
+
+@njit(cache=True, inline="always")
+def remember_row(memory, mem_next, mem_size, capacity, m, obs, next_obs, action, reward, done):
+    """One transition into member ``m``'s ring as the float32 row ``[s | s' | a | r | done]``
+    (a full ring overwrites its oldest row)."""
+    d = obs.shape[0]
+    row = memory[m, mem_next[m]]
+    for j in range(d):
+        row[j] = obs[j]
+        row[d + j] = next_obs[j]
+    row[2 * d] = action
+    row[2 * d + 1] = reward
+    row[2 * d + 2] = done
+    mem_next[m] = (mem_next[m] + 1) % capacity[m]
+    mem_size[m] = min(mem_size[m] + 1, capacity[m])
 
 
 @njit(cache=True)
@@ -343,9 +370,5 @@ def population_greedy(obs, member, params, d, h1, h2, a):
     for i in range(obs.shape[0]):
         w1, b1, w2, b2, w3, b3 = layer_views(params[member[i]], d, h1, h2, a)
         _, _, q = forward(obs[i:i + 1], w1, b1, w2, b2, w3, b3)
-        best = 0
-        for j in range(1, a):
-            if q[0, j] > q[0, best]:
-                best = j
-        out[i] = best
+        out[i] = argmax_row(q, 0)
     return out

@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba
 import numpy as np
 import torch
 
@@ -212,13 +211,12 @@ class Population:
         if n == 0:
             return losses[:, :0]
         torch.set_flush_denormal(True)  # as the single agent's step does (see update.py)
-        threads = numba.config.NUMBA_NUM_THREADS if self.threads is None else min(
-            self.threads, numba.config.NUMBA_NUM_THREADS)
+        threads = kernels.call_threads(self.threads)
         learn = kernels.population_learn
         if threads == 1 or np.count_nonzero(steps) == 1:  # nothing to share: no thread pool
             learn = kernels.population_learn_serial
-        elif numba.get_num_threads() != threads:  # ~12 us a call: only when it changes
-            numba.set_num_threads(threads)
+        else:
+            kernels.use_threads(threads)
         beta1, beta2 = ADAM_BETAS
         learn(
             self.params, self.target, self.grad, self.exp_avg, self.exp_avg_sq,

@@ -95,7 +95,6 @@ def random_draws(env_config: Mapping[str, Any], n_random: int = 100,
     from rsc_env.action_replay import replay_actions
 
     env = (make_env or TradingEnv)(dict(env_config))
-    start = pd.DatetimeIndex(env.unwrapped.market.dates)[0]
     draws = []
     if make_env is None:
         steps = env.episode_length
@@ -108,6 +107,7 @@ def random_draws(env_config: Mapping[str, Any], n_random: int = 100,
                                      positions=runs.positions[i],
                                      traded_value=float(runs.traded_value[i])))
     else:
+        start = pd.DatetimeIndex(env.unwrapped.market.dates)[0]
         for seed in range(n_random):
             rng = np.random.default_rng(seed)
             info = run_policy(lambda _o, _t, r=rng: int(r.integers(3)), env)

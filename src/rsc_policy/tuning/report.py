@@ -114,6 +114,15 @@ def planted_by_trial(out: Path) -> dict[str, dict[str, float]]:
     return found
 
 
+def trained_env_steps(out: Path, rows: Sequence[Mapping[str, Any]]
+                      ) -> tuple[int, int, dict[str, dict[str, float]]]:
+    """The sweep's training env steps: on the folds (every trial row), in the trials' planted
+    checks, and the planted scores by trial they were read from (:func:`planted_by_trial`)."""
+    planted = planted_by_trial(out)
+    folds = int(sum(r["env_steps"] or 0 for r in rows))
+    return folds, int(sum(v.get("planted_env_steps", 0) for v in planted.values())), planted
+
+
 def _ranking(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
              searched: Sequence[str], planted: Mapping[str, Mapping[str, float]] | None = None
              ) -> str:
@@ -196,9 +205,7 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
                  wall_s: float, tuning_s: float) -> Path:
     """Write ``report.md`` (and its PNGs) into the sweep directory ``out``."""
     searched = [n for n, p in settings["space"]["params"].items() if p["kind"] != "fixed"]
-    folds_steps = sum(r["env_steps"] for r in rows)
-    planted_steps = int(sum(v.get("planted_env_steps", 0)
-                            for v in planted_by_trial(out).values()))
+    folds_steps, planted_steps, planted = trained_env_steps(out, rows)
     steps = folds_steps + planted_steps
     span = _trial_span(rows)
     folds = ", ".join(f"{f[2]}..{f[3]}" for f in ctx["folds"])
@@ -222,8 +229,8 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
              f"(`summary.json`; {steps / max(span, 1e-9):,.0f} over the trials' span; "
              "training steps only, validation episodes not counted).", "",
              "## Ranking (walk-forward validation)", "",
-             _ranking(rows, settings, searched,
-                      planted_by_trial(out) if settings.get("planted") else None), "",
+             _ranking(rows, settings, searched, planted if settings.get("planted") else None),
+             "",
              "Percentile among random policies: the runs' mean percentile of the metric among "
              "100 uniformly random policies on the same validation window with the trial's "
              "env settings (drawn once per sweep, or once per process for a trial that "

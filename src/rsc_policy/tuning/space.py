@@ -21,10 +21,16 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rsc_cli.errors import UserError
-from rsc_policy.settings import AgentSettings, EnvSettings, SettingsError, read_settings_file
+from rsc_policy.settings import (
+    AgentSettings,
+    DataSource,
+    EnvSettings,
+    SettingsError,
+    read_settings_file,
+)
 
 EXAMPLE_SPACE = Path(__file__).with_name("example_space.toml")
 #: Figures a sweep can rank by, and whether higher is better.
@@ -48,7 +54,7 @@ class SweepOptions(BaseModel):
     """The ``[sweep]`` table: what each trial does (command-line options override it)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
-    data: str = Field("sp500", description="OHLCV CSV path or bundled sample")
+    data: DataSource = Field("sp500", description="OHLCV CSV path or bundled sample")
     date_format: str | None = None
     samples: int = Field(8, ge=1, description="configurations tried")
     seeds: int = Field(2, ge=1, description="seeds per fold (0..seeds-1)")
@@ -67,13 +73,6 @@ class SweepOptions(BaseModel):
                                "scored on, seed 0; empty: off")
     planted_env_steps: int = Field(20_000, ge=1_000, description="env steps of each planted "
                                    "training")
-
-    @field_validator("data")
-    @classmethod
-    def _absolute_data(cls, value: str) -> str:
-        from rsc_env.data import absolute_source  # pandas: not at import (--help stays fast)
-
-        return absolute_source(value)
 
     @model_validator(mode="after")
     def _metric(self) -> SweepOptions:

@@ -363,10 +363,9 @@ def write_summary(out: Path, settings: Mapping[str, Any], rows: list[dict[str, A
     counts every env step the trials trained: ``fold_env_steps`` (all trials, all (fold,
     seed) members) plus ``planted_env_steps`` (the trials' planted checks, ``[sweep]
     planted``); validation and test episodes are not training and not counted."""
-    from rsc_policy.tuning.report import planted_by_trial
+    from rsc_policy.tuning.report import trained_env_steps
 
-    folds = int(sum(r["env_steps"] or 0 for r in rows))
-    planted = int(sum(v.get("planted_env_steps", 0) for v in planted_by_trial(out).values()))
+    folds, planted, _ = trained_env_steps(out, rows)
     steps = folds + planted
     summary = {"sweep_id": settings["sweep_id"], "env_steps": steps, "wall_s": tuning_s,
                "env_steps_per_s": steps / max(tuning_s, 1e-9), "fold_env_steps": folds,

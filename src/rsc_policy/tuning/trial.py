@@ -316,8 +316,12 @@ def env_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
     buy-and-hold figures were computed with (a searched env parameter such as the fee or
     the balance changes buy-and-hold; the window size does not)."""
     base = ctx["base_env"]
-    return all(env.get(k) == base.get(k) for k in ("transaction_fee_percent", "window_size",
-                                                   "initial_balance", "data", "date_format"))
+    return all(env.get(k) == base.get(k) for k in SHARED_KEYS)
+
+
+#: The env settings the sweep's buy-and-hold figures of each window depend on.
+SHARED_KEYS = ("transaction_fee_percent", "window_size", "initial_balance", "data",
+               "date_format")
 
 
 @functools.lru_cache(maxsize=256)
@@ -334,8 +338,7 @@ def window_random(env_items: tuple[tuple[str, Any], ...], metric: str) -> list[f
 #: portfolio does (the reward's penalties and the observation do not).
 TRADING_KEYS = ("position_sizing_method", "risk_fraction", "stop_loss_pct", "take_profit_pct")
 #: Everything a random policy's figures on a window depend on (the key of its draws).
-RANDOM_KEYS = ("data", "date_format", "start", "end", "transaction_fee_percent", "window_size",
-               "initial_balance", *TRADING_KEYS)
+RANDOM_KEYS = (*SHARED_KEYS, *TRADING_KEYS, "start", "end")
 
 
 def random_shared(env: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
