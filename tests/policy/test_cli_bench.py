@@ -108,3 +108,21 @@ def test_sweep_writes_the_four_ways_and_the_flop_limit(ray_local, tmp_path: Path
 def test_sweep_refuses_bad_sizes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", "--members", "0", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--members must be >= 1" in result.output
+
+
+def test_one_core_timing_holds_blas_to_one_thread() -> None:
+    """The per-core GEMM rate is timed with BLAS on one thread (a stacked K-member product
+    would otherwise run on every core and count the cores twice), and the limit is lifted
+    afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from rsc_policy.cli.limits import one_core_us
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen: list[list[int]] = []
+    assert one_core_us(lambda: seen.append(blas_threads()), 3) >= 0
+    assert seen and all(t == [1] * len(before) for t in seen)
+    assert blas_threads() == before

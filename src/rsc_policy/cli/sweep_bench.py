@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rsc_policy.cli.limits import BATCH, HIDDEN, gemm_products, median_us
+from rsc_policy.cli.limits import BATCH, HIDDEN, gemm_products, one_core_us
 
 LRS = (1e-3, 5e-4, 3e-4, 2e-4)
 
@@ -43,11 +43,12 @@ def step_flops(obs_dim: int, n_actions: int = 3, batch: int = BATCH, hidden: int
 
 
 def gemm_gflops(obs_dim: int, members: int, n_actions: int = 3) -> float:
-    """GFLOP/s of the step's matrix products on one core, with the batches of ``members``
-    members stacked into one product each (the arithmetic, not the per-call dispatch)."""
+    """GFLOP/s of the step's matrix products on one core (BLAS held to one thread), with the
+    batches of ``members`` members stacked into one product each (the arithmetic, not the
+    per-call dispatch)."""
     rows = BATCH * max(members, 8)
     products = gemm_products(obs_dim, n_actions, rows)
-    us = median_us(products, 200)
+    us = one_core_us(products, 200)
     return step_flops(obs_dim, n_actions) * rows / BATCH / (us * 1e3)
 
 
