@@ -30,6 +30,27 @@ def test_matmul_into_equals_numpy(trans_a, trans_b, rows):
         np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_matmul_into_reads_column_slices_in_place(trans_a):
+    """A replay batch's ``rows[:, :d]`` / ``rows[:, d:2d]`` (rows contiguous, a longer row
+    stride) multiply as their contiguous copies do, bit for bit."""
+    rng = np.random.default_rng(7)
+    rows = rng.standard_normal((32, 2 * 102 + 3)).astype(np.float32)
+    w = rng.standard_normal((64, 102)).astype(np.float32)
+    g = rng.standard_normal((32, 64)).astype(np.float32)
+    for view in (rows[:, :102], rows[:, 102:204]):
+        copy = np.ascontiguousarray(view)
+        got = np.full((64, 102) if trans_a else (32, 64), np.nan, dtype=np.float32)
+        want = np.full_like(got, np.nan)
+        if trans_a:  # the input layer's weight gradient g.T @ s
+            _product(g, True, view, False, got)
+            _product(g, True, copy, False, want)
+        else:  # the input layer's forward s @ w.T
+            _product(view, False, w, True, got)
+            _product(copy, False, w, True, want)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_backend_is_numpy_openblas_on_numpy_wheels():
     """numpy's PyPI wheels bundle the OpenBLAS the kernels bind to; losing it (a renamed
     symbol in a numpy upgrade) would silently cost ~30 % of the learning step."""

@@ -112,13 +112,17 @@ def _train_member(m, totals, observations, close, n_rows, params, eps, seed_keys
     b = batch_size[m]
     idx = np.empty(b, dtype=np.int64)
     batch = np.empty((b, memory.shape[2]), dtype=np.float32)
+    work = np.empty(kernels.work_size(b, d, h1, h2, a), dtype=np.float32)
+    act_h1 = np.empty((1, h1), dtype=np.float32)  # the acting forward's activations
+    act_h2 = np.empty((1, h2), dtype=np.float32)
+    q = np.empty((1, a), dtype=np.float32)
     w1, b1, w2, b2, w3, b3 = kernels.layer_views(w[m], d, h1, h2, a)
     env_reset(state, prm, obs_table, prices, obs[0])
     episode, total_reward = 0, 0.0
     key = np.uint64(seed_keys[m])
     for t in range(totals[m]):
         # act: greedy forward, then the keyed draw (seed, runner 0, t, env 0)
-        _, _, q = kernels.forward(obs, w1, b1, w2, b2, w3, b3)
+        kernels.forward_into(obs, w1, b1, w2, b2, w3, b3, act_h1, act_h2, q)
         action = keyed_action(kernels.argmax_row(q, 0), eps[m, t], key, 0, t, 0, a)
         reward, done = env_step(state, prm, obs_table, prices, action, window, partials, nxt)
         actions[m, t] = action
@@ -128,7 +132,7 @@ def _train_member(m, totals, observations, close, n_rows, params, eps, seed_keys
                              reward, 1.0 if done else 0.0)
         if mem_size[m] > b:  # learn: one step of batch_size distinct rows
             losses[m, t] = kernels.replay_step(
-                m, idx, batch, w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
+                m, idx, batch, work, w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
                 memory, mem_size, rng_state, d, h1, h2, a, gamma, lr, beta1, beta2, adam_eps,
                 loss_kind, double_q, clip_kind, clip, target_freq)
         if done:

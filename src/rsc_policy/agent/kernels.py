@@ -109,10 +109,16 @@ def forward(x: np.ndarray, w1, b1, w2, b2, w3, b3):
     h1 = np.empty((n, w1.shape[0]), dtype=np.float32)
     h2 = np.empty((n, w2.shape[0]), dtype=np.float32)
     q = np.empty((n, w3.shape[0]), dtype=np.float32)
+    forward_into(x, w1, b1, w2, b2, w3, b3, h1, h2, q)
+    return h1, h2, q
+
+
+@njit(cache=True, inline="always")
+def forward_into(x, w1, b1, w2, b2, w3, b3, h1, h2, q):
+    """:func:`forward` into given ``h1``, ``h2``, ``q`` (no allocation)."""
     _dense(x, w1, b1, h1, True)
     _dense(h1, w2, b2, h2, True)
     _dense(h2, w3, b3, q, False)
-    return h1, h2, q
 
 
 @njit(cache=True, inline="always")
@@ -137,6 +143,24 @@ def _backprop(delta, w, h, out):
             out[i, j] *= np.float32(1.0) if h[i, j] > 0 else np.float32(0.0)
 
 
+@njit(cache=True, inline="always")
+def _column_sums(x, out):
+    """``out = x.sum(axis=0)``, rows added in order in float32 (what numpy's ``sum`` does
+    here, bit for bit, without allocating)."""
+    for j in range(x.shape[1]):
+        out[j] = x[0, j]
+    for i in range(1, x.shape[0]):
+        for j in range(x.shape[1]):
+            out[j] += x[i, j]
+
+
+@njit(cache=True)
+def work_size(rows: int, d: int, h1: int, h2: int, a: int) -> int:
+    """float32 scratch of one :func:`member_step` on ``rows`` replay rows."""
+    size = h1 * d + h1 + h2 * h1 + h2 + a * h2 + a
+    return rows * (2 * h1 + 2 * h2 + 4 * a) + size
+
+
 @njit(cache=True)
 def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
              exp_avg_sq: np.ndarray, step: np.ndarray, rows: np.ndarray, d: int, h1: int,
@@ -149,8 +173,9 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
     amsgrad, no weight decay) + RLlib's clipping. The same compiled body runs for every
     member of a population (:func:`population_learn`).
     """
+    work = np.empty(work_size(rows.shape[0], d, h1, h2, a), dtype=np.float32)
     return member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a,
-                        gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip)
+                       gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, work)
 
 
 # error_model="numpy": a division never raises (no denominator here can be 0), so the Adam
@@ -158,19 +183,40 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
 # took 15 us of the step instead of 6).
 @njit(cache=True, error_model="numpy")
 def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
-                 lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip):
+                lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, work):
+    """:func:`dqn_step` with its scratch ``work`` (:func:`work_size` float32s) given: no
+    allocation, and BLAS reads ``s`` and ``s'`` in place from ``rows``."""
     flush_denormals()
     n = rows.shape[0]
-    s = np.ascontiguousarray(rows[:, :d])
-    s2 = np.ascontiguousarray(rows[:, d : 2 * d])
+    s = rows[:, :d]
+    s2 = rows[:, d : 2 * d]
+    o = 0
+    h1a = work[o : o + n * h1].reshape(n, h1)  # the online net's activations on s
+    o += n * h1
+    h2a = work[o : o + n * h2].reshape(n, h2)
+    o += n * h2
+    x1 = work[o : o + n * h1].reshape(n, h1)  # the s' forwards' activations, then deltas
+    o += n * h1
+    x2 = work[o : o + n * h2].reshape(n, h2)
+    o += n * h2
+    q = work[o : o + n * a].reshape(n, a)
+    o += n * a
+    qt = work[o : o + n * a].reshape(n, a)
+    o += n * a
+    qo = work[o : o + n * a].reshape(n, a)
+    o += n * a
+    dq = work[o : o + n * a].reshape(n, a)
+    o += n * a
+    size = params.shape[0]
+    denom = work[o : o + size]
     w1, b1, w2, b2, w3, b3 = layer_views(params, d, h1, h2, a)
     t1, c1, t2, c2, t3, c3 = layer_views(target, d, h1, h2, a)
     # target y = r + gamma * Q_target(s', a*) * (1 - done), no gradient
-    _, _, qt = forward(s2, t1, c1, t2, c2, t3, c3)
+    forward_into(s2, t1, c1, t2, c2, t3, c3, x1, x2, qt)
     if double_q:
-        _, _, qo = forward(s2, w1, b1, w2, b2, w3, b3)
-    h1a, h2a, q = forward(s, w1, b1, w2, b2, w3, b3)
-    dq = np.zeros((n, a), dtype=np.float32)
+        forward_into(s2, w1, b1, w2, b2, w3, b3, x1, x2, qo)
+    forward_into(s, w1, b1, w2, b2, w3, b3, h1a, h2a, q)
+    dq[:, :] = 0.0
     total = 0.0
     for i in range(n):
         if double_q:
@@ -202,15 +248,15 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     # backward through the MLP into the flat gradient
     g1, gb1, g2, gb2, g3, gb3 = layer_views(grad, d, h1, h2, a)
     matmul_into(dq, True, h2a, False, g3)
-    gb3[:] = dq.sum(axis=0)
-    dh2 = np.empty((n, h2), dtype=np.float32)
+    _column_sums(dq, gb3)
+    dh2 = x2
     _backprop(dq, w3, h2a, dh2)
     matmul_into(dh2, True, h1a, False, g2)
-    gb2[:] = dh2.sum(axis=0)
-    dh1 = np.empty((n, h1), dtype=np.float32)
+    _column_sums(dh2, gb2)
+    dh1 = x1
     _backprop(dh2, w2, h1a, dh1)
     matmul_into(dh1, True, s, False, g1)
-    gb1[:] = dh1.sum(axis=0)
+    _column_sums(dh1, gb1)
     if clip_kind == CLIP_VALUE:
         for k in range(grad.shape[0]):
             grad[k] = min(max(grad[k], -clip), clip)
@@ -228,8 +274,6 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     b2f, one_m_b2 = np.float32(beta2), np.float32(1.0 - beta2)
     bc2f, epsf = np.float32(bc2_sqrt), np.float32(eps)
     # one simple loop per operation: each vectorises (one fused loop does not: ~2x slower)
-    size = params.shape[0]
-    denom = np.empty(size, dtype=np.float32)
     for k in range(size):
         exp_avg[k] = exp_avg[k] + (grad[k] - exp_avg[k]) * one_m_b1
     for k in range(size):
@@ -272,26 +316,27 @@ def _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_
     b = batch_size[k]
     idx = np.empty(b, dtype=np.int64)
     rows = np.empty((b, memory.shape[2]), dtype=np.float32)
+    work = np.empty(work_size(b, d, h1, h2, a), dtype=np.float32)
     for s in range(n):
-        losses[k, s] = replay_step(k, idx, rows, params, target, grad, exp_avg, exp_avg_sq,
+        losses[k, s] = replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq,
                                    adam_step, sync_count, memory, mem_size, rng_state, d, h1,
                                    h2, a, gamma, lr, beta1, beta2, eps, loss_kind, double_q,
                                    clip_kind, clip, target_freq)
 
 
 @njit(cache=True)
-def replay_step(k, idx, rows, params, target, grad, exp_avg, exp_avg_sq, adam_step,
+def replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq, adam_step,
                 sync_count, memory, mem_size, rng_state, d, h1, h2, a, gamma, lr, beta1,
                 beta2, eps, loss_kind, double_q, clip_kind, clip, target_freq):
     """Member ``k``'s one learning step from its replay: ``len(idx)`` distinct rows drawn as
-    ``Generator.choice`` does into ``rows``, :func:`member_step`, the target copy every
-    ``target_freq[k]`` steps. Returns the loss."""
+    ``Generator.choice`` does into ``rows``, :func:`member_step` (scratch ``work``), the
+    target copy every ``target_freq[k]`` steps. Returns the loss."""
     choice(rng_state[k], mem_size[k], idx.shape[0], idx)
     for i in range(idx.shape[0]):
         rows[i, :] = memory[k, idx[i], :]
     loss = member_step(params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k],
                        adam_step[k:k + 1], rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2,
-                       eps, loss_kind[k], double_q[k], clip_kind[k], clip[k])
+                       eps, loss_kind[k], double_q[k], clip_kind[k], clip[k], work)
     sync_count[k] += 1
     if sync_count[k] % target_freq[k] == 0:
         target[k, :] = params[k, :]
