@@ -47,6 +47,7 @@ if "gymnasium" in sys.modules:  # gym.make("rsc_env:rsc/Trading-v0") imports gym
 _WHERE = {
     "MarketDataError": "data", "load_ohlcv": "data", "load_sample": "data",
     "split_by_date": "data", "validate_ohlcv": "data", "TradingEnv": "env",
+    "NoTradeWarning": "env",
     "INDICATOR_COLUMNS": "features", "add_indicators": "features",
     "prepare_market_data": "features", "TEAM_TRAINING_PARAMS": "params", "EnvParams": "params",
     "ReferenceTradingEnv": "reference",
@@ -62,6 +63,7 @@ __all__ = [
     "MarketDataError",
     "ReferenceTradingEnv",
     "TradingEnv",
+    "NoTradeWarning",
     "add_indicators",
     "load_ohlcv",
     "load_sample",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,10 @@ def clear_market_cache() -> None:
     _CACHE.clear()
 
 
+class NoTradeWarning(UserWarning):
+    """The env's position sizing can never buy a share of its data."""
+
+
 class TradingEnv(gym.Env):
     """Daily-bar trading: actions 0 flat / 1 long / 2 short (target position).
 
@@ -127,7 +132,32 @@ class TradingEnv(gym.Env):
         self.recorder = EpisodeRecorder() if p.record_episode else None
         self._per_trade = p.trade_penalty_mode == "per_trade"
         self._observe_position = p.observe_position
+        self._warn_if_no_share_affordable()
         self._reset_state()
+
+    def _warn_if_no_share_affordable(self) -> None:
+        """Warn (:class:`NoTradeWarning`) when the sizing buys no share even at the period's
+        lowest close: every buy and short is then skipped and training learns nothing (the
+        team's defaults, 10 % of 10,000, on an index above 1,000)."""
+        p = self.params
+        low = float(np.min(self.market.close))
+        if self._size(p.initial_balance, low) > 0:
+            return
+        if p.position_sizing_method == "all_in":
+            how = (f"all_in spends initial_balance {p.initial_balance:,.2f} / (1 + fee "
+                   f"{self._fee_rate:g}) = {p.initial_balance / (1 + self._fee_rate):,.2f}")
+            fix = "Raise initial_balance."
+        else:
+            how = (f"fixed_fractional spends risk_fraction {p.risk_fraction:g} x "
+                   f"initial_balance {p.initial_balance:,.2f} = "
+                   f"{p.risk_fraction * p.initial_balance:,.2f}")
+            fix = ("Raise initial_balance or risk_fraction, or use "
+                   "position_sizing_method='all_in'.")
+        first, last = self.df.index[0], self.df.index[-1]
+        warnings.warn(
+            f"TradingEnv: position sizing buys no share on {first:%Y-%m-%d}..{last:%Y-%m-%d}: "
+            f"{how}, below the lowest close {low:,.2f}, so the agent can never open a "
+            f"position. {fix}", NoTradeWarning, stacklevel=3)
 
     @property
     def episode_length(self) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rsc_env import ReferenceTradingEnv, TradingEnv, prepare_market_data
+from rsc_env import NoTradeWarning, ReferenceTradingEnv, TradingEnv, prepare_market_data
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +126,25 @@ def test_registered_with_gymnasium_as_rsc_trading_v0():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["(102,)", "rsc/Trading-v0"]
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({}, "risk_fraction 0.1 x initial_balance 10,000.00 = 1,000.00"),
+    ({"position_sizing_method": "all_in", "initial_balance": 1_000.0}, "all_in spends"),
+])
+def test_sizing_that_buys_no_share_warns_and_the_env_never_trades(small, params, named):
+    """The team's defaults on the S&P 500 index (closes above 1,800 in 2016): 10 % of 10,000
+    buys no share, so every buy and short is skipped. The env says so when it is built,
+    naming the sizing, the balance and the lowest close; a sizing that buys shares is
+    quiet."""
+    low = f"{small['close'].min():,.2f}"
+    with pytest.warns(NoTradeWarning, match="buys no share") as record:
+        env = TradingEnv({"df": small, **params})
+    assert named in str(record[0].message) and low in str(record[0].message)
+    env.reset(seed=0)
+    for t in range(env.episode_length):
+        *_, info = env.step(1 if t % 2 else 2)
+    assert env.trade_count == 0 == info["shares_held"] and info["completed_trades"] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoTradeWarning)
+        TradingEnv({"df": small, "initial_balance": 100_000.0})  # 10,000 buys 4-5 shares

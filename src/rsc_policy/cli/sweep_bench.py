@@ -166,8 +166,8 @@ def _population_loop(train_cfg: dict[str, Any], val_cfg: dict[str, Any],
 def _warm(_: int) -> None:
     from rsc_policy.agent.sequential import train_sequential
 
-    train_sequential({"data": "sp500", "start": "2015-01-01", "end": "2015-06-30"},
-                     env_steps=40)
+    train_sequential({"data": "sp500", "start": "2015-01-01", "end": "2015-06-30",
+                      "initial_balance": 100_000.0}, env_steps=40)  # a sizing that trades
 
 
 def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[str, Any],
