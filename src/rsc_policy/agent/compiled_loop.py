@@ -21,93 +21,182 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from rsc_env.compiled import P_WINDOW, S_PV, STATE_SIZE, env_param_vector, env_reset, env_step
+from rsc_env.compiled import (
+    P_WINDOW,
+    S_PV,
+    S_T,
+    STATE_SIZE,
+    env_param_vector,
+    env_reset,
+    env_step,
+)
 from rsc_policy.agent import kernels
 from rsc_policy.agent.exploration import keyed_action
 from rsc_policy.agent.population import ADAM_BETAS, ADAM_EPS
-from rsc_policy.agent.schedule import EpisodeSchedule, EpsilonSchedule
+from rsc_policy.agent.schedule import EpisodeSchedule, EpsilonSchedule, LinearSchedule
 
 
-def epsilon_table(schedule: Any, total: int, episode_length: int) -> np.ndarray:
-    """``schedule(t)`` for the selections ``t = 0 .. total - 1`` of a member whose episodes
-    last ``episode_length`` steps (episode ends counted as the loop counts them)."""
+def epsilon_range(schedule: Any, start: int, n: int, episode_length: int) -> np.ndarray:
+    """``schedule(t)`` for the selections ``t = start .. start + n - 1`` of a member whose
+    episodes last ``episode_length`` steps. A per-episode schedule is told of each episode
+    end the range passes, so consecutive ranges continue it as one loop would."""
     if isinstance(schedule, EpsilonSchedule):  # the precomputed values, then the floor
-        out = np.full(total, schedule.final)
-        head = min(total, len(schedule.values))
-        out[:head] = schedule.values[:head]
+        out = np.full(n, schedule.final)
+        head = max(0, min(start + n, len(schedule.values)) - start)
+        out[:head] = schedule.values[start:start + head]
         return out
-    out = np.empty(total)
+    t = np.arange(start, start + n)
+    if isinstance(schedule, LinearSchedule):  # its formula elementwise: the same float64 ops
+        if schedule.horizon == 0:
+            return np.full(n, schedule.eps_min)
+        return np.where(t >= schedule.horizon, schedule.eps_min,
+                        schedule.epsilon + (schedule.eps_min - schedule.epsilon)
+                        * (t / schedule.horizon))
+    out = np.empty(n)
     per_episode = isinstance(schedule, EpisodeSchedule)
-    for t in range(total):
-        out[t] = schedule(t)
-        if per_episode and (t + 1) % episode_length == 0:
-            schedule.episode_finished(t + 1)
+    for i in range(n):
+        out[i] = schedule(int(t[i]))
+        if per_episode and (t[i] + 1) % episode_length == 0:
+            schedule.episode_finished(int(t[i]) + 1)
     return out
+
+
+class CompiledRollout:
+    """Each member of ``pop`` stepping its own env (``envs[k]``) in compiled code, resumable.
+
+    Holds what a member's env carries between calls of :meth:`advance` -- the env state
+    vector, the rolling-Sharpe ring, the current observation, the running episode reward
+    and the member's step count -- so training in rounds (an RLlib iteration, a Tune
+    report) continues exactly where the last round stopped: ``advance(a)`` then
+    ``advance(b)`` is ``advance(a + b)``, bit for bit. Every env is reset once, here.
+    """
+
+    STATE = ("state", "window", "partials", "obs", "episode_reward", "steps", "episodes")
+
+    def __init__(self, pop: Any, envs: list[Any]) -> None:
+        k = pop.k
+        if len(envs) != k:
+            raise ValueError(f"{len(envs)} envs for a population of {k} members")
+        self.pop = pop
+        rows = max(len(e.unwrapped.market.close) for e in envs)
+        dim = pop.obs_dim
+        self.observations = np.zeros((k, rows, dim), dtype=np.float32)
+        self.close = np.zeros((k, rows))
+        self.n_rows = np.zeros(k, dtype=np.int64)
+        self.params = np.zeros((k, len(env_param_vector(envs[0]))))
+        for i, env in enumerate(envs):
+            market = env.unwrapped.market
+            n = len(market.close)
+            if market.observations.shape[1] != dim:
+                raise ValueError(f"member {i}: its env observes {market.observations.shape[1]} "
+                                 f"floats, the population {dim}")
+            self.observations[i, :n] = market.observations
+            self.close[i, :n] = market.close
+            self.n_rows[i] = n
+            self.params[i] = env_param_vector(env)
+        width = max(1, int(self.params[:, P_WINDOW].max()))
+        self.state = np.zeros((k, STATE_SIZE))
+        self.window = np.zeros((k, width))  # each member's rolling-Sharpe ring, fsum scratch
+        self.partials = np.zeros((k, width))
+        self.obs = np.zeros((k, dim), dtype=np.float32)
+        self.episode_reward = np.zeros(k)  # the running episode's total reward
+        self.steps = np.zeros(k, dtype=np.int64)  # env steps (= action selections) so far
+        self.episodes = np.zeros(k, dtype=np.int64)  # episodes finished so far
+        _reset_all(self.state, self.params, self.observations, self.close, self.n_rows,
+                   self.obs)
+
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        """Steps of each member's episodes (every episode walks all its bars)."""
+        return self.n_rows - 1
+
+    def advance(self, steps: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
+        """``steps[k]`` more env steps of each member ``k`` (one learning step each once its
+        replay holds more than its batch, the sequential rule).
+
+        Returns ``actions``, ``rewards``, ``epsilons``, ``losses`` (NaN: no learning step) as
+        ``[K, max(steps)]`` arrays (row ``k`` filled up to ``steps[k]``) and the episodes this
+        call finished as ``episode_reward`` / ``episode_value`` ``[K, E]`` (each one's total
+        reward and final portfolio value, NaN past a member's count)."""
+        pop = self.pop
+        steps = np.broadcast_to(np.asarray(steps, dtype=np.int64), (pop.k,)).copy()
+        width = max(1, int(steps.max()))
+        eps = np.zeros((pop.k, width))
+        for i in range(pop.k):
+            eps[i, :steps[i]] = epsilon_range(pop.schedules[i], int(self.steps[i]),
+                                              int(steps[i]), int(self.episode_lengths[i]))
+        episodes = int(np.max((self.state[:, S_T] + steps) // self.episode_lengths)) + 1
+        out = {"actions": np.zeros((pop.k, width), dtype=np.int64),
+               "rewards": np.zeros((pop.k, width)),
+               "losses": np.full((pop.k, width), np.nan),
+               "episode_reward": np.full((pop.k, episodes), np.nan),
+               "episode_value": np.full((pop.k, episodes), np.nan)}
+        beta1, beta2 = ADAM_BETAS
+        kernels.use_threads(kernels.call_threads(threads))  # one launch per call: 1 is fine
+        with numba.parallel_chunksize(1):  # members of unequal length: one at a time per thread
+            population_advance(
+                steps, self.steps, self.observations, self.close, self.n_rows, self.params,
+                eps, self.state, self.window, self.partials, self.obs, self.episode_reward,
+                pop.seed_keys, pop.params, pop.target, pop.grad, pop.exp_avg, pop.exp_avg_sq,
+                pop.adam_step, pop.sync_count, pop.memory, pop.mem_next, pop.mem_size,
+                pop.capacity, pop.rng_state, pop.batch_size, *pop.dims, pop.gamma, pop.lr,
+                beta1, beta2, ADAM_EPS, pop.loss_kind, pop.double_q, pop.clip_kind, pop.clip,
+                pop.target_freq, out["actions"], out["rewards"], out["losses"],
+                out["episode_reward"], out["episode_value"])
+        self.steps += steps
+        self.episodes += np.sum(~np.isnan(out["episode_reward"]), axis=1)
+        pop.selections[:] = self.steps
+        pop.num_updates += np.sum(~np.isnan(out["losses"]), axis=1)
+        out["epsilons"] = eps
+        return out
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The envs' state between calls (copies), for a checkpoint."""
+        return {name: getattr(self, name).copy() for name in self.STATE}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`get_state` of a rollout over the same members and data."""
+        for name in self.STATE:
+            current = getattr(self, name)
+            value = np.asarray(state[name])
+            if value.shape != current.shape:
+                raise ValueError(f"rollout state {name!r} has shape {value.shape}, this "
+                                 f"rollout {current.shape} (other members or data?)")
+            current[...] = value
 
 
 def train_compiled(pop: Any, envs: list[Any], totals: np.ndarray, threads: int | None
                    ) -> dict[str, np.ndarray]:
-    """Train every member ``k`` of ``pop`` for ``totals[k]`` env steps on ``envs[k]``.
+    """Train every member ``k`` of ``pop`` for ``totals[k]`` env steps on ``envs[k]`` from a
+    fresh reset (:meth:`CompiledRollout.advance` of a new rollout)."""
+    return CompiledRollout(pop, envs).advance(np.asarray(totals, dtype=np.int64), threads)
 
-    Returns ``actions``, ``rewards``, ``epsilons``, ``losses`` (NaN: no learning step) as
-    ``[K, max(totals)]`` arrays and ``episode_reward`` / ``episode_value`` ``[K, episodes]``
-    (each finished episode's total reward and final portfolio value).
-    """
-    k = pop.k
-    width = max(totals)
-    rows = max(len(e.unwrapped.market.close) for e in envs)
-    dim = pop.obs_dim
-    observations = np.zeros((k, rows, dim), dtype=np.float32)
-    close = np.zeros((k, rows))
-    n_rows = np.zeros(k, dtype=np.int64)
-    params = np.zeros((k, len(env_param_vector(envs[0]))))
-    for i, env in enumerate(envs):
-        market = env.unwrapped.market
-        n = len(market.close)
-        observations[i, :n] = market.observations
-        close[i, :n] = market.close
-        n_rows[i] = n
-        params[i] = env_param_vector(env)
-    eps = np.zeros((k, width))
-    for i in range(k):
-        eps[i, :totals[i]] = epsilon_table(pop.schedules[i], int(totals[i]), int(n_rows[i] - 1))
-    episodes = int(max(t // (n - 1) for t, n in zip(totals, n_rows, strict=True))) + 1
-    out = {"actions": np.zeros((k, width), dtype=np.int64), "rewards": np.zeros((k, width)),
-           "losses": np.full((k, width), np.nan), "episode_reward": np.full((k, episodes), np.nan),
-           "episode_value": np.full((k, episodes), np.nan)}
-    beta1, beta2 = ADAM_BETAS
-    kernels.use_threads(kernels.call_threads(threads))  # one launch per training: 1 is fine
-    with numba.parallel_chunksize(1):  # members of unequal length: one at a time per thread
-        population_train(
-            np.asarray(totals, dtype=np.int64), observations, close, n_rows, params, eps,
-            pop.seed_keys, pop.params, pop.target, pop.grad, pop.exp_avg, pop.exp_avg_sq,
-            pop.adam_step, pop.sync_count, pop.memory, pop.mem_next, pop.mem_size,
-            pop.capacity, pop.rng_state, pop.batch_size, *pop.dims, pop.gamma, pop.lr, beta1,
-            beta2, ADAM_EPS, pop.loss_kind, pop.double_q, pop.clip_kind, pop.clip,
-            pop.target_freq, out["actions"], out["rewards"], out["losses"],
-            out["episode_reward"], out["episode_value"])
-    pop.selections[:] = totals
-    pop.num_updates += np.sum(~np.isnan(out["losses"]), axis=1)
-    out["epsilons"] = eps
-    return out
+
+@njit(cache=True)
+def _reset_all(state, params, observations, close, n_rows, obs):
+    for m in range(state.shape[0]):
+        n = n_rows[m]
+        env_reset(state[m], params[m], observations[m, :n], close[m, :n], obs[m])
 
 
 @njit(cache=True, error_model="numpy")
-def _train_member(m, totals, observations, close, n_rows, params, eps, seed_keys, w,
-                  target, grad, exp_avg, exp_avg_sq, adam_step, sync_count, memory, mem_next,
-                  mem_size, capacity, rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1,
-                  beta2, adam_eps, loss_kind, double_q, clip_kind, clip, target_freq, actions,
-                  rewards, losses, episode_reward, episode_value):
-    """Member ``m``'s whole training (see :func:`train_compiled`)."""
+def _advance_member(m, steps, done_steps, observations, close, n_rows, params, eps, state,
+                    window, partials, obs, episode_reward, seed_keys, w, target, grad, exp_avg,
+                    exp_avg_sq, adam_step, sync_count, memory, mem_next, mem_size, capacity,
+                    rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1, beta2, adam_eps,
+                    loss_kind, double_q, clip_kind, clip, target_freq, actions, rewards,
+                    losses, finished_reward, finished_value):
+    """Member ``m``'s next ``steps[m]`` env steps (see :meth:`CompiledRollout.advance`)."""
     kernels.flush_denormals()  # this thread's arithmetic as the learning step's
     n = n_rows[m]
     obs_table = observations[m, :n]
     prices = close[m, :n]
     prm = params[m]
-    state = np.zeros(STATE_SIZE)
-    window = np.zeros(int(prm[P_WINDOW]))  # the rolling-Sharpe ring and fsum's scratch
-    partials = np.zeros(int(prm[P_WINDOW]))
-    obs = np.empty((1, d), dtype=np.float32)
+    width = int(prm[P_WINDOW])
+    ring = window[m, :width]  # the rolling-Sharpe ring and fsum's scratch
+    scratch = partials[m, :width]
+    st = state[m]
+    current = obs[m:m + 1]  # (1, d): the acting forward's input
     nxt = np.empty(d, dtype=np.float32)
     b = batch_size[m]
     idx = np.empty(b, dtype=np.int64)
@@ -117,44 +206,46 @@ def _train_member(m, totals, observations, close, n_rows, params, eps, seed_keys
     act_h2 = np.empty((1, h2), dtype=np.float32)
     q = np.empty((1, a), dtype=np.float32)
     w1, b1, w2, b2, w3, b3 = kernels.layer_views(w[m], d, h1, h2, a)
-    env_reset(state, prm, obs_table, prices, obs[0])
-    episode, total_reward = 0, 0.0
     key = np.uint64(seed_keys[m])
-    for t in range(totals[m]):
+    episode = 0
+    for i in range(steps[m]):
+        t = done_steps[m] + i  # the member's selection count: its exploration key's t
         # act: greedy forward, then the keyed draw (seed, runner 0, t, env 0)
-        kernels.forward_into(obs, w1, b1, w2, b2, w3, b3, act_h1, act_h2, q)
-        action = keyed_action(kernels.argmax_row(q, 0), eps[m, t], key, 0, t, 0, a)
-        reward, done = env_step(state, prm, obs_table, prices, action, window, partials, nxt)
-        actions[m, t] = action
-        rewards[m, t] = reward
-        total_reward += reward
-        kernels.remember_row(memory, mem_next, mem_size, capacity, m, obs[0], nxt, action,
+        kernels.forward_into(current, w1, b1, w2, b2, w3, b3, act_h1, act_h2, q)
+        action = keyed_action(kernels.argmax_row(q, 0), eps[m, i], key, 0, t, 0, a)
+        reward, done = env_step(st, prm, obs_table, prices, action, ring, scratch, nxt)
+        actions[m, i] = action
+        rewards[m, i] = reward
+        episode_reward[m] += reward
+        kernels.remember_row(memory, mem_next, mem_size, capacity, m, current[0], nxt, action,
                              reward, 1.0 if done else 0.0)
         if mem_size[m] > b:  # learn: one step of batch_size distinct rows
-            losses[m, t] = kernels.replay_step(
-                m, idx, batch, work, w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count,
-                memory, mem_size, rng_state, d, h1, h2, a, gamma, lr, beta1, beta2, adam_eps,
-                loss_kind, double_q, clip_kind, clip, target_freq)
+            losses[m, i] = kernels.replay_step(
+                m, idx, batch, work, w, target, grad, exp_avg, exp_avg_sq, adam_step,
+                sync_count, memory, mem_size, rng_state, d, h1, h2, a, gamma, lr, beta1,
+                beta2, adam_eps, loss_kind, double_q, clip_kind, clip, target_freq)
         if done:
-            episode_reward[m, episode] = total_reward
-            episode_value[m, episode] = state[S_PV]
+            finished_reward[m, episode] = episode_reward[m]
+            finished_value[m, episode] = st[S_PV]
             episode += 1
-            total_reward = 0.0
-            env_reset(state, prm, obs_table, prices, obs[0])
+            episode_reward[m] = 0.0
+            env_reset(st, prm, obs_table, prices, current[0])
         else:
-            obs[0, :] = nxt
+            current[0, :] = nxt
 
 
 @njit(cache=True, parallel=True)
-def population_train(totals, observations, close, n_rows, params, eps, seed_keys, w,
-                     target, grad, exp_avg, exp_avg_sq, adam_step, sync_count, memory, mem_next,
-                     mem_size, capacity, rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1,
-                     beta2, adam_eps, loss_kind, double_q, clip_kind, clip, target_freq,
-                     actions, rewards, losses, episode_reward, episode_value):
-    """Every member's training (:func:`_train_member`), members over numba's threads."""
+def population_advance(steps, done_steps, observations, close, n_rows, params, eps, state,
+                       window, partials, obs, episode_reward, seed_keys, w, target, grad,
+                       exp_avg, exp_avg_sq, adam_step, sync_count, memory, mem_next, mem_size,
+                       capacity, rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1, beta2,
+                       adam_eps, loss_kind, double_q, clip_kind, clip, target_freq, actions,
+                       rewards, losses, finished_reward, finished_value):
+    """Every member's next steps (:func:`_advance_member`), members over numba's threads."""
     for m in prange(w.shape[0]):
-        _train_member(m, totals, observations, close, n_rows, params, eps, seed_keys,
-                      w, target, grad, exp_avg, exp_avg_sq, adam_step, sync_count, memory,
-                      mem_next, mem_size, capacity, rng_state, batch_size, d, h1, h2, a, gamma,
-                      lr, beta1, beta2, adam_eps, loss_kind, double_q, clip_kind, clip,
-                      target_freq, actions, rewards, losses, episode_reward, episode_value)
+        _advance_member(m, steps, done_steps, observations, close, n_rows, params, eps, state,
+                        window, partials, obs, episode_reward, seed_keys, w, target, grad,
+                        exp_avg, exp_avg_sq, adam_step, sync_count, memory, mem_next, mem_size,
+                        capacity, rng_state, batch_size, d, h1, h2, a, gamma, lr, beta1, beta2,
+                        adam_eps, loss_kind, double_q, clip_kind, clip, target_freq, actions,
+                        rewards, losses, finished_reward, finished_value)
