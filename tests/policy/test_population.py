@@ -181,6 +181,65 @@ def test_rllib_population_exact_parity_with_sequential(ray_local, train_env_conf
         algo.stop()
 
 
+def test_rllib_population_learner_rollout_parity_with_sequential(ray_local, train_env_config,
+                                                                 tmp_path: Path):
+    """``population(rollout="learner")``: the learner steps every member's env itself in
+    compiled code. Over three iterations (an episode end included) member k's weights equal
+    ``train_sequential``'s with member k's settings, bit for bit; the episodes come back to
+    the algorithm's metrics; a checkpoint taken after two iterations and restored into a new
+    algorithm continues exactly as the uninterrupted one."""
+    def build():
+        return (_population_config(train_env_config, MEMBERS)
+                .population(rollout="learner")
+                .reporting(min_sample_timesteps_per_iteration=100).build_algo())
+
+    algo = build()
+    try:
+        for _ in range(2):
+            algo.train()
+        algo.save_to_path(str(tmp_path / "ckpt"))
+        result = algo.train()
+        assert algo.global_env_steps == 300
+        weights = _population_weights(algo)
+    finally:
+        algo.stop()
+    episodes = 0
+    for k, member in enumerate(algo.config.members()):
+        seq = train_sequential({**train_env_config, **member.env}, env_steps=300,
+                               seed=member.seed, params=member.params())
+        assert np.array_equal(weights[k], _flat(seq.state_dict)), f"member {k}"
+        episodes += len(seq.episodes)
+    assert result["rsc"]["episodes_total"] == episodes == 3  # member 3's period is longer
+    assert result["rsc"]["num_learning_steps_lifetime"] == sum(
+        300 - m.params().batch_size for m in algo.config.members())
+    restored = build()
+    try:
+        restored.restore_from_path(str(tmp_path / "ckpt"))
+        restored.train()
+        assert restored.global_env_steps == 300
+        assert np.array_equal(_population_weights(restored), weights)
+    finally:
+        restored.stop()
+
+
+@pytest.mark.parametrize(("setting", "named"), [
+    ({"num_env_runners": 1}, "num_env_runners=0"),
+    ({"updates_per_step": 2}, "updates_per_step=1"),
+    ({"database": True}, "no .database()"),
+])
+def test_learner_rollout_refuses_what_it_cannot_honour(train_env_config, tmp_path: Path,
+                                                      setting, named):
+    config = _population_config(train_env_config, MEMBERS[:2]).population(rollout="learner")
+    if "num_env_runners" in setting:
+        config = config.env_runners(num_env_runners=1)
+    if "updates_per_step" in setting:
+        config = config.training(updates_per_step=2)
+    if "database" in setting:
+        config = config.database(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        config.validate()
+
+
 def test_rllib_population_throughput_logs_every_member(ray_local, train_env_config,
                                                       tmp_path: Path):
     """2 runners x 2 env copies of a 3-member population: every member learns and each

@@ -10,6 +10,10 @@ Two ways to run one algorithm (see :class:`rsc_policy.rllib.config.StrategyAgent
   While the runners sample, the driver hands the new transitions and the learning steps they
   make due to ``learner_group.update`` -- one call per round, many steps per call, on a local
   learner (``num_learners=0``) or a remote learner actor (``num_learners=1``).
+
+A population with ``rollout="learner"`` runs neither: each iteration is one
+``learner_group.update`` in which the learner steps every member's env itself, compiled
+(:class:`~rsc_policy.agent.compiled_loop.CompiledRollout`), each member the sequential rule.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ray.rllib.utils.typing import ResultDict, StateDict
 
 from rsc_policy.rllib.config import StrategyAgentConfig
 from rsc_policy.rllib.learner import LEARNING_STEPS_OWED
+from rsc_policy.rllib.population_learner import ROLLOUT_STEPS
 from rsc_policy.rllib.sampling import group_episode_length, sample_on_runner, weights_state
 
 ALGO_STATE = "rsc_strategy_agent"
@@ -127,7 +132,9 @@ class StrategyAgentAlgo(Algorithm):
     def training_step(self) -> None:
         t0 = time.perf_counter()
         steps_before = self.global_env_steps
-        if self.config.is_exact:
+        if self.config.is_population and self.config.population_rollout == "learner":
+            self._training_step_on_learner()
+        elif self.config.is_exact:
             self._training_step_exact()
         elif self.env_runner_group.num_remote_env_runners() == 0:
             self._training_step_local()
@@ -245,6 +252,38 @@ class StrategyAgentAlgo(Algorithm):
         runner = self.env_runner_group.local_env_runner
         self.metrics.aggregate([runner.get_metrics()], key=ENV_RUNNER_RESULTS)
         self.metrics.log_value(("timers", "sample_s"), t_sample, reduce="sum")
+
+    def _training_step_on_learner(self) -> None:
+        """``population(rollout="learner")``: the learner steps every member's env
+        ``min_sample_timesteps_per_iteration`` times in compiled code, one learning step per
+        env step (one ``learner_group.update``); the finished episodes come back with the
+        learner's ``pop_finished_episodes``."""
+        n = max(1, self.config.min_sample_timesteps_per_iteration)
+        t0 = time.perf_counter()
+        results = self.learner_group.update(
+            batch=MultiAgentBatch({}, env_steps=0),  # no transitions: the learner makes them
+            timesteps={ROLLOUT_STEPS: n,
+                       NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps + n})
+        self.metrics.aggregate(results, key=LEARNER_RESULTS)
+        finished = next(iter(self.learner_group.foreach_learner(
+            lambda learner: learner.pop_finished_episodes()))).get()
+        learned = next(iter(self.learner_group.foreach_learner(
+            lambda learner: learner.num_learning_steps))).get()
+        self.global_env_steps += n
+        self._stored += n
+        # what RLlib's iteration loop counts against min_sample_timesteps_per_iteration
+        self.metrics.log_value((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), n,
+                               reduce="lifetime_sum")
+        returns = [r for _, r, _ in finished]
+        self._episode_returns += returns
+        self._recent_returns.extend(returns)
+        self._episodes_total += len(returns)
+        if learned != self._learn_steps:
+            self._learn_steps = int(learned)
+            self._seq_no += 1  # the weights changed
+            self._push_weights_to_local_runner()
+        self.metrics.log_value(("timers", "learn_step_s"), time.perf_counter() - t0,
+                               reduce="sum")
 
     def _training_step_local(self) -> None:
         """Throughput rules without remote runners: sample a fragment, then train."""

@@ -89,6 +89,8 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.exact: bool | str = "auto"
         # Population mode (``.population(members=[...])``): None = one agent.
         self.population_members: list[dict[str, Any]] | None = None
+        # Who steps a population's envs: RLlib's EnvRunner group, or the learner itself.
+        self.population_rollout = "env_runners"
         # Database logging (rsc_db): off unless .database(url=...) is called.
         self.db_url: str | None = None
         self.db_run_id: str | None = None
@@ -116,7 +118,8 @@ class StrategyAgentConfig(AlgorithmConfig):
     def learning_rate(self, value: float) -> None:
         self.lr = value
 
-    def population(self, members: Any = NotProvided) -> StrategyAgentConfig:
+    def population(self, members: Any = NotProvided, *,
+                   rollout: str = NotProvided) -> StrategyAgentConfig:
         """Train a population: one member per entry of ``members``, each a
         :class:`rsc_policy.agent.population.Member` or a dict ``{"agent": {...}, "env":
         {...}, "seed": int, "name": str}``.
@@ -130,7 +133,20 @@ class StrategyAgentConfig(AlgorithmConfig):
         runs all members' learning steps in one compiled call. ``members=None`` (the
         default) trains one agent. In exact mode member ``k`` is bit-identical to
         ``train_sequential`` with its settings and seed.
+
+        ``rollout``: ``"env_runners"`` (default) samples on RLlib's EnvRunner group as
+        described; ``"learner"`` has the learner step every member's :class:`rsc_env.
+        TradingEnv` itself, in compiled code (each member's env rules, acting, replay and
+        learning in one numba loop, one member per thread at a time: Podracer's Anakin), so
+        no env runner samples and RLlib's per-step costs vanish. Each member is then the
+        sequential rule exactly (``train_sequential``, bit for bit) in any number of
+        iterations of ``min_sample_timesteps_per_iteration`` steps each. It needs
+        ``num_env_runners=0``, a CPU learner with the fused step, ``updates_per_step=1``,
+        no ``.database()`` (the compiled env keeps no step or trade logs) and
+        :class:`rsc_env.TradingEnv`.
         """
+        if rollout is not NotProvided:
+            self.population_rollout = rollout
         if members is not NotProvided:
             if members is None:
                 self.population_members = None
@@ -448,6 +464,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         if self.evaluation_interval:
             self._value_error("evaluation_interval with a population: evaluate the members "
                               "with algo.member_policies() and rsc_policy.evaluate instead")
+        self._validate_rollout()
         if self.env is PopulationEnv:
             return
         if self.env is not None and not isinstance(self.env, type):
@@ -467,6 +484,34 @@ class StrategyAgentConfig(AlgorithmConfig):
             MEMBER_ENVS: [{**base, **dict(m.env)} for m in members],
         }
         self.env = PopulationEnv
+
+    def _validate_rollout(self) -> None:
+        """``rollout="learner"``: refuse what the learner's compiled rollout cannot honour."""
+        if self.population_rollout not in ("env_runners", "learner"):
+            self._value_error(f"population rollout must be 'env_runners' or 'learner', got "
+                              f"{self.population_rollout!r}")
+        if self.population_rollout != "learner":
+            return
+        from rsc_env import TradingEnv
+        from rsc_policy.rllib.population_env import ENV_CLASS, PopulationEnv
+
+        env = self.env_config.get(ENV_CLASS) if self.env is PopulationEnv else self.env
+        for problem, bad in (
+            ("num_env_runners=0 (the learner steps the envs; no runner samples)",
+             self.num_env_runners != 0),
+            ("updates_per_step=1 (one learning step per env step, the sequential rule)",
+             self.updates_per_step != 1),
+            ("a CPU learner (num_gpus_per_learner=0): the rollout is compiled CPU code",
+             bool(self.num_gpus_per_learner)),
+            ("fused_learning_step=True (the compiled learning step)",
+             not self.fused_learning_step),
+            ("no .database(): the compiled env keeps no step or trade logs; use "
+             "rollout='env_runners' to log episodes", self.db_url is not None),
+            (f"the env rsc_env.TradingEnv, got {env!r}",
+             not (isinstance(env, type) and issubclass(env, TradingEnv))),
+        ):
+            if bad:
+                self._value_error(f"population(rollout='learner') needs {problem}")
 
     def _validate_model_config(self) -> None:
         base = dataclasses.asdict(DefaultModelConfig())

@@ -32,6 +32,10 @@ from rsc_policy.rllib.learner import (
 
 MEMBER_COLUMN = "member"
 POPULATION_STATE = "population"
+ROLLOUT_STATE = "rollout"
+#: ``timesteps`` key of ``learner_group.update``: env steps each member's env takes in the
+#: learner (``population(rollout="learner")``), one learning step each.
+ROLLOUT_STEPS = "rsc_rollout_steps"
 
 
 class PopulationLearner(TorchLearner):
@@ -57,6 +61,27 @@ class PopulationLearner(TorchLearner):
         self.population.threads = self.config.learner_threads
         self.fused = on_cpu and self.config.fused_learning_step
         self.num_learning_steps = 0
+        self.rollout = (self._build_rollout() if self.config.population_rollout == "learner"
+                        else None)
+        self._finished: list[tuple[int, float, float]] = []  # (member, return, final value)
+
+    def _build_rollout(self) -> Any:
+        """Every member's :class:`rsc_env.TradingEnv` in a
+        :class:`~rsc_policy.agent.compiled_loop.CompiledRollout` (an env that cannot be built
+        names its member)."""
+        from rsc_policy.agent.compiled_loop import CompiledRollout
+        from rsc_policy.rllib.population_env import ENV_CLASS, MEMBER_ENVS, MEMBER_NAMES
+
+        cfg = self.config.env_config
+        envs = []
+        for k, (name, env_config) in enumerate(zip(cfg[MEMBER_NAMES], cfg[MEMBER_ENVS],
+                                                   strict=True)):
+            try:
+                envs.append(cfg[ENV_CLASS](dict(env_config)))
+            except Exception as exc:
+                raise ValueError(f"population member {k} ({name}): its env cannot be built: "
+                                 f"{exc}") from exc
+        return CompiledRollout(self.population, envs)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: ModuleID,
@@ -73,7 +98,11 @@ class PopulationLearner(TorchLearner):
     @override(Learner)
     def update(self, batch: Any = None, *, training_data: Any = None,
                timesteps: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Store the round's transitions per member, then run the owed learning steps."""
+        """Store the round's transitions per member, then run the owed learning steps (with
+        ``population(rollout="learner")``: step every member's env ``ROLLOUT_STEPS`` times
+        here, one learning step each)."""
+        if ROLLOUT_STEPS in (timesteps or {}):
+            return self._rollout_round(int(timesteps[ROLLOUT_STEPS]))
         columns = round_columns(batch, training_data)
         if columns is not None:
             self.add_transitions(columns)
@@ -85,6 +114,31 @@ class PopulationLearner(TorchLearner):
                          learning_steps=done,
                          env_steps_trained=int((steps * self.population.batch_size).sum()),
                          replay_size=float(self.population.mem_size.mean()))
+
+    def _rollout_round(self, steps: int) -> dict[str, Any]:
+        """``steps`` env steps of every member in the compiled rollout; its finished episodes
+        wait for :meth:`pop_finished_episodes`."""
+        if self.rollout is None:
+            raise RuntimeError("ROLLOUT_STEPS needs population(rollout='learner')")
+        out = self.rollout.advance(np.full(self.population.k, steps, dtype=np.int64),
+                                   threads=self.population.threads)
+        rewards, values = out["episode_reward"], out["episode_value"]
+        for k, e in zip(*np.nonzero(~np.isnan(rewards)), strict=True):
+            self._finished.append((int(k), float(rewards[k, e]), float(values[k, e])))
+        learned = ~np.isnan(out["losses"])
+        done = int(learned.sum())
+        self.num_learning_steps += done
+        return log_round(self.metrics, loss=float(np.mean(out["losses"][learned])) if done
+                         else None, learning_steps=done,
+                         env_steps_trained=int((learned.sum(axis=1)
+                                                * self.population.batch_size).sum()),
+                         replay_size=float(self.population.mem_size.mean()))
+
+    def pop_finished_episodes(self) -> list[tuple[int, float, float]]:
+        """The rollout's episodes finished since the last call: ``(member, total reward,
+        final portfolio value)`` in member order."""
+        out, self._finished = self._finished, []
+        return out
 
     def add_transitions(self, columns: dict[str, Any]) -> None:
         """Append transitions (``obs, actions, rewards, new_obs, terminateds, member``)."""
@@ -124,6 +178,8 @@ class PopulationLearner(TorchLearner):
                 pop["mem_next"] = np.zeros_like(pop["mem_next"])
             state[POPULATION_STATE] = pop
             state["num_learning_steps"] = self.num_learning_steps
+            if self.rollout is not None:  # where each member's env stands
+                state[ROLLOUT_STATE] = self.rollout.get_state()
         return state
 
     @override(TorchLearner)
@@ -132,6 +188,8 @@ class PopulationLearner(TorchLearner):
         if POPULATION_STATE in state:
             self.population.set_state(state[POPULATION_STATE])
             self.num_learning_steps = int(state.get("num_learning_steps", 0))
+        if ROLLOUT_STATE in state and self.rollout is not None:
+            self.rollout.set_state(state[ROLLOUT_STATE])
 
     @property
     def memory_sizes(self) -> np.ndarray:
