@@ -76,8 +76,8 @@ def test_bad_input_exits_2_with_one_message(tmp_path: Path, args: list[str],
     assert not (tmp_path / "seq_vs_par.json").exists()
 
 
-def test_sweep_writes_the_four_ways_and_the_flop_limit(ray_local, tmp_path: Path) -> None:
-    """``rsc-bench sweep`` with 3 members: (a), (b), (c), (d) each train every member the same
+def test_sweep_writes_the_five_ways_and_the_flop_limit(ray_local, tmp_path: Path) -> None:
+    """``rsc-bench sweep`` with 3 members: (a) to (e) each train every member the same
     number of env steps, the FLOP limit is derived from the step's FLOPs and the measured
     GEMM rate, and each member has a held-out figure from (a) and from (c)."""
     out = tmp_path / "sweep"
@@ -98,11 +98,15 @@ def test_sweep_writes_the_four_ways_and_the_flop_limit(ray_local, tmp_path: Path
     assert all(isinstance(h["sequential"], float) and isinstance(h["population"], float)
                for h in doc["held_out_sharpe"])  # NaN when a policy never trades
     assert "(c) one population" in (out / "sweep.md").read_text()
-    # (d), the plain population loop, trains each member exactly as (a) does
+    # (d), the plain population loop, and (e), that loop in StrategyAgentAlgo's learner,
+    # train each member exactly as (a) does
     assert doc["population_loop_env_steps_per_s"] > 0
+    assert doc["population_learner_env_steps_per_s"] > 0
     for h in doc["held_out_sharpe"]:
-        assert h["population_loop"] == h["sequential"] or (
-            math.isnan(h["population_loop"]) and math.isnan(h["sequential"])), h["member"]
+        for way in ("population_loop", "population_learner"):
+            assert h[way] == h["sequential"] or (
+                math.isnan(h[way]) and math.isnan(h["sequential"])), (way, h["member"])
+    assert "(e) the same population on StrategyAgentAlgo" in (out / "sweep.md").read_text()
 
 
 def test_sweep_refuses_bad_sizes(tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def sweep_cmd(
 ) -> None:
     """K member trainings (a) one after another, (b) one sequential trainer per core, (c) as
     one population on the EnvRunner group, (d) as one population in the compiled per-member
-    loop, beside the FLOP limit: DIR/sweep.json, sweep.md."""
+    loop, (e) as one population on StrategyAgentAlgo whose learner steps the envs, beside the
+    FLOP limit: DIR/sweep.json, sweep.md."""
     from rsc_cli.errors import UserError
     from rsc_policy.cli.sweep_bench import run_sweep_bench
     from rsc_policy.common import load_periods

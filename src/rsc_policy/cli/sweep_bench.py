@@ -6,7 +6,10 @@ other settings; ``env_steps`` each, one learning step per env step) run
 * (a) one after another with the sequential trainer (``train_sequential``);
 * (b) the way ``rsc-tune`` ran them before populations: one sequential trainer per core
   (a process pool of ``cores`` workers);
-* (c) as one population of ``StrategyAgentAlgo`` on its EnvRunner group (throughput mode).
+* (c) as one population of ``StrategyAgentAlgo`` on its EnvRunner group (throughput mode);
+* (d) as one population through ``train_population`` (the compiled per-member loop, no Ray);
+* (e) as one population of ``StrategyAgentAlgo`` whose learner steps the members' envs itself
+  (``population(rollout="learner")``: the loop of (d) inside RLlib's LearnerGroup).
 
 Beside them, the FLOP limit of K members on this machine's cores: the learning step's
 floating-point operations (:func:`step_flops`) against the GEMM rate of its own shapes timed
@@ -90,7 +93,7 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
                     *, members: int, env_steps: int, runners: int, envs_per_runner: int,
                     fragment: int, seed: int, out: Path, skip_sequential: bool = False
                     ) -> dict[str, Any]:
-    """Run (a), (b), (c) and the FLOP limit; write ``sweep.json`` / ``sweep.md``."""
+    """Run (a) to (e) and the FLOP limit; write ``sweep.json`` / ``sweep.md``."""
     import torch
 
     from rsc_env import TradingEnv
@@ -131,6 +134,9 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     # member's whole training compiled, one member per thread at a time, no EnvRunner; each
     # member exactly as alone, so its held-out figures are (a)'s bit for bit
     loop_sharpe = _population_loop(train_cfg, val_cfg, base, mlist, env_steps, result)
+    # (e) that loop inside StrategyAgentAlgo: the learner steps the members' envs
+    learner_sharpe = _population_on_learner(train_cfg, val_cfg, base, mlist, env_steps, seed,
+                                            result)
     env = TradingEnv(dict(train_cfg))
     obs_dim = int(np.prod(env.observation_space.shape))
     rate = gemm_gflops(obs_dim, members)
@@ -139,8 +145,9 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     result["flop_limit_env_steps_per_s"] = cores * rate * 1e9 / step_flops(obs_dim)
     result["held_out_sharpe"] = [
         {"member": m["name"], "seed": m["seed"], "learning_rate": m["agent"]["learning_rate"],
-         "sequential": a, "population": c, "population_loop": d}
-        for m, a, c, d in zip(mlist, seq_sharpe, pop_sharpe, loop_sharpe, strict=True)]
+         "sequential": a, "population": c, "population_loop": d, "population_learner": e}
+        for m, a, c, d, e in zip(mlist, seq_sharpe, pop_sharpe, loop_sharpe, learner_sharpe,
+                                 strict=True)]
     (out / "sweep.json").write_text(json.dumps(result, indent=2))
     (out / "sweep.md").write_text(sweep_markdown(result))
     return result
@@ -161,6 +168,45 @@ def _population_loop(train_cfg: dict[str, Any], val_cfg: dict[str, Any],
     result["population_loop_env_steps_per_s"] = (sum(r.env_steps for r in trained)
                                                  / result["population_loop_wall_s"])
     return [held_out_sharpe(r.agent.greedy, val_cfg) for r in trained]
+
+
+def _population_on_learner(train_cfg: dict[str, Any], val_cfg: dict[str, Any],
+                           base: dict[str, Any], mlist: list[dict[str, Any]], env_steps: int,
+                           seed: int, result: dict[str, Any]) -> list[float]:
+    """Way (e): ``StrategyAgentAlgo`` with ``population(rollout="learner")``, one iteration of
+    ``env_steps`` per member (the build is timed apart)."""
+    from rsc_env import TradingEnv
+    from rsc_policy.common import FilteredStderr, start_ray
+    from rsc_policy.rllib.config import StrategyAgentConfig
+
+    started = start_ray(None)
+    try:
+        t0 = time.perf_counter()
+        cfg = (StrategyAgentConfig().environment(TradingEnv, env_config=train_cfg)
+               .training(**_rllib_names(base))
+               .population([dict(m) for m in mlist], rollout="learner")
+               .env_runners(num_env_runners=0)
+               .reporting(min_sample_timesteps_per_iteration=env_steps)
+               .debugging(seed=seed))
+        with FilteredStderr():
+            algo = cfg.build_algo()
+        result["population_learner_build_s"] = time.perf_counter() - t0
+        try:
+            t0 = time.perf_counter()
+            algo.train()
+            wall = time.perf_counter() - t0
+            steps = algo.global_env_steps * len(mlist)
+            sharpe = [held_out_sharpe(p.act, val_cfg) for p in algo.member_policies()]
+        finally:
+            algo.stop()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    result["population_learner_wall_s"] = wall
+    result["population_learner_env_steps_per_s"] = steps / wall
+    return sharpe
 
 
 def _warm(_: int) -> None:
@@ -234,7 +280,10 @@ def sweep_markdown(r: dict[str, Any]) -> str:
                         f"{r['envs_per_runner']} env copies"),
                        ("population_loop_env_steps_per_s",
                         "(d) the same population, compiled per-member loop (rsc-tune's FIFO "
-                        "engine)")):
+                        "engine)"),
+                       ("population_learner_env_steps_per_s",
+                        "(e) the same population on StrategyAgentAlgo, its learner stepping "
+                        "the envs (rollout='learner')")):
         if key in r:
             lines.append(f"| {label} | {r[key]:,.0f} | {r[key] / b:.2f}x | "
                          f"{r[key] / lim:.0%} |")
@@ -242,15 +291,16 @@ def sweep_markdown(r: dict[str, Any]) -> str:
               f"{r['gemm_gflops_per_core']:.0f} GFLOP/s (the step's matrix products, stacked "
               f"over members, timed here on one core) / {r['step_mflop']:.2f} MFLOP per "
               "learning step (one learning step per env step; env and acting not counted).",
-              "", "| member | seed | lr | held-out Sharpe (a) | (c) | (d) |",
-              "|---|---:|---:|---:|---:|---:|"]
+              "", "| member | seed | lr | held-out Sharpe (a) | (c) | (d) | (e) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for h in r["held_out_sharpe"]:
         lines.append(f"| {h['member']} | {h['seed']} | {h['learning_rate']:g} | "
                      f"{h['sequential']:.2f} | {h['population']:.2f} | "
-                     f"{h.get('population_loop', float('nan')):.2f} |")
-    lines += ["", "(a), (c) and (d) train the same members with the same rule; (c) samples "
-              "with several env copies per member and slightly stale weights (throughput mode), "
-              "so its figures agree in distribution, not bit for bit (exact mode is "
-              "bit-identical; see `pytest -k parity`); (d) is each member exactly as alone, so "
-              "its column equals (a)'s.", ""]
+                     f"{h.get('population_loop', float('nan')):.2f} | "
+                     f"{h.get('population_learner', float('nan')):.2f} |")
+    lines += ["", "(a), (c), (d) and (e) train the same members with the same rule; (c) "
+              "samples with several env copies per member and slightly stale weights "
+              "(throughput mode), so its figures agree in distribution, not bit for bit "
+              "(exact mode is bit-identical; see `pytest -k parity`); (d) and (e) are each "
+              "member exactly as alone, so their columns equal (a)'s.", ""]
     return "\n".join(lines)

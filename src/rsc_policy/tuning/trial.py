@@ -89,9 +89,12 @@ def trial_members(ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
                      ctx: Mapping[str, Any]) -> Any:
-    """The trial's :class:`StrategyAgentAlgo`: every (fold, seed) a member, the driver's own
-    env runner (a trial is one process: Tune places trials on cores and nodes), throughput
-    mode with ``ctx["env_copies"]`` env copies per member."""
+    """The trial's :class:`StrategyAgentAlgo`: every (fold, seed) a member; a trial is one
+    process (Tune places trials on cores and nodes). With one env per member
+    (``ctx["env_copies"]`` 1, the default) the learner steps the members' envs itself
+    (``population(rollout="learner")``: compiled, each member the sequential rule exactly);
+    with more, the driver's own env runner samples ``env_copies`` copies per member
+    (throughput mode)."""
     from rsc_env import TradingEnv
     from rsc_policy.rllib.config import StrategyAgentConfig
 
@@ -103,7 +106,8 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
     return (StrategyAgentConfig()
             .environment(TradingEnv, env_config=dict(env))
             .training(**own, store_buffer_in_checkpoints=False, learner_threads=1)
-            .population(trial_members(ctx))
+            .population(trial_members(ctx),
+                        rollout="learner" if ctx["env_copies"] == 1 else "env_runners")
             .env_runners(num_env_runners=0, num_envs_per_env_runner=ctx["env_copies"],
                          rollout_fragment_length=ctx["fragment"])
             # one RLlib iteration per round (an iteration costs ~30 ms of RLlib bookkeeping)
