@@ -41,7 +41,15 @@ def test_period_verdict(per_seed: Sequence[Mapping[str, Any]], metric: str = "sh
             f"configuration, retrained on everything before the test period, has mean "
             f"{metric} {np.mean(agent):.2f} against buy-and-hold's {bh:.2f}: difference "
             f"{np.mean(diff):+.2f} ({interval}).")
-    return {"metric": metric, "period": list(period), "agent": agent, "buy_and_hold": bh,
+    # position entries of each seed's test episode (``entries``; 0: it stayed flat, and a
+    # policy that never holds a position measures no edge at all)
+    idle = sum(1 for r in per_seed if r.get("entries") == 0)
+    if idle:
+        text += (f" In {idle} of {len(agent)} seeds the retrained policy never opened a "
+                 f"position on the test period: it stayed flat, so its {metric} says nothing "
+                 f"about an edge.")
+    return {"metric": metric, "no_trade_seeds": idle, "period": list(period), "agent": agent,
+            "buy_and_hold": bh,
             "difference_mean": float(np.mean(diff)), "difference_ci95": [low, high],
             "beats_buy_and_hold": beats, "seeds": [r["seed"] for r in per_seed],
             "agent_return_mean": float(np.mean([r["rows"]["agent"]["total_return"]

@@ -444,6 +444,9 @@ def _final_seed(env: dict[str, Any], agent: dict[str, Any], train: tuple[str, st
     out = compare(res.agent.greedy, {**env, "start": test[0], "end": test[1]}, random=random)
     log = out.pop("agent_info")["episode_log"]
     out["agent_curve"] = {"date": log["date"], "portfolio_value": log["portfolio_value"]}
+    from rsc_policy.evaluation.learnability import episode_collapse
+
+    _, out["entries"], out["collapse"] = episode_collapse(log)  # 0 entries: it stayed flat
     out["seed"], out["env_steps"] = seed, res.env_steps
     return out
 
