@@ -181,16 +181,19 @@ def test_rllib_population_exact_parity_with_sequential(ray_local, train_env_conf
         algo.stop()
 
 
+@pytest.mark.parametrize("num_learners", [0, 1])
 def test_rllib_population_learner_rollout_parity_with_sequential(ray_local, train_env_config,
-                                                                 tmp_path: Path):
-    """``population(rollout="learner")``: the learner steps every member's env itself in
-    compiled code. Over three iterations (an episode end included) member k's weights equal
-    ``train_sequential``'s with member k's settings, bit for bit; the episodes come back to
-    the algorithm's metrics; a checkpoint taken after two iterations and restored into a new
-    algorithm continues exactly as the uninterrupted one."""
+                                                                 tmp_path: Path, num_learners):
+    """``population(rollout="learner")``: the learner (in the driver, or a learner actor)
+    steps every member's env itself in compiled code. Over three iterations (an episode end
+    included) member k's weights equal ``train_sequential``'s with member k's settings, bit
+    for bit; the episodes come back to the algorithm's metrics; a checkpoint taken after two
+    iterations and restored into a new algorithm continues exactly as the uninterrupted
+    one."""
     def build():
         return (_population_config(train_env_config, MEMBERS)
                 .population(rollout="learner")
+                .learners(num_learners=num_learners)
                 .reporting(min_sample_timesteps_per_iteration=100).build_algo())
 
     algo = build()
@@ -385,12 +388,18 @@ def test_population_learner_gpu_path_trains_through_rllib(ray_local, train_env_c
         algo.stop()
 
 
-def test_rllib_population_with_a_learner_actor_parity(ray_local, train_env_config):
+def test_rllib_population_with_a_learner_actor_parity(ray_local, train_env_config,
+                                                      tmp_path: Path):
     """num_learners=1 (the population's learner in its own actor, the driver's runner on the
-    other CPU): exact mode still equals each member's sequential run bit for bit."""
-    algo = (_population_config(train_env_config, MEMBERS[:2])
-            .learners(num_learners=1)
-            .reporting(min_sample_timesteps_per_iteration=60).build_algo())
+    other CPU): exact mode still equals each member's sequential run bit for bit, and a
+    checkpoint restored into a new algorithm trains on (the memory sizes come back from the
+    actor through the object store, read-only)."""
+    def build():
+        return (_population_config(train_env_config, MEMBERS[:2])
+                .learners(num_learners=1)
+                .reporting(min_sample_timesteps_per_iteration=60).build_algo())
+
+    algo = build()
     try:
         assert not algo.learner_group.is_local
         algo.train()
@@ -399,8 +408,19 @@ def test_rllib_population_with_a_learner_actor_parity(ray_local, train_env_confi
             seq = train_sequential({**train_env_config, **member.env}, env_steps=60,
                                    seed=member.seed, params=member.params())
             assert np.array_equal(weights[k], _flat(seq.state_dict)), f"member {k}"
+        algo.save_to_path(str(tmp_path / "ckpt"))
     finally:
         algo.stop()
+    restored = build()
+    try:
+        restored.restore_from_path(str(tmp_path / "ckpt"))
+        assert np.array_equal(_population_weights(restored), weights)
+        result = restored.train()
+        assert restored.global_env_steps == 120
+        assert result["rsc"]["num_learning_steps_lifetime"] > 0
+        assert not np.array_equal(_population_weights(restored), weights)
+    finally:
+        restored.stop()
 
 
 def test_population_linear_epsilon_falls_over_each_members_run(train_env_config):

@@ -44,6 +44,11 @@ from rsc_policy.rllib.population_learner import ROLLOUT_STEPS
 from rsc_policy.rllib.sampling import group_episode_length, sample_on_runner, weights_state
 
 ALGO_STATE = "rsc_strategy_agent"
+#: The batch of a rollout round: one placeholder row (the learner steps the envs itself; an
+#: empty batch cannot be sharded to a remote learner, ``num_learners=1``).
+_ROLLOUT_BATCH = MultiAgentBatch(
+    {DEFAULT_MODULE_ID: SampleBatch({"rsc_rollout": np.zeros(1, dtype=np.float32)})},
+    env_steps=1)
 SAMPLE_TAG = "rsc_sample"
 #: Finished episodes held in memory while the database is unreachable (then training stops).
 _MAX_BUFFERED_EPISODES = 2000
@@ -261,7 +266,7 @@ class StrategyAgentAlgo(Algorithm):
         n = max(1, self.config.min_sample_timesteps_per_iteration)
         t0 = time.perf_counter()
         results = self.learner_group.update(
-            batch=MultiAgentBatch({}, env_steps=0),  # no transitions: the learner makes them
+            batch=_ROLLOUT_BATCH,  # no transitions: the learner makes them
             timesteps={ROLLOUT_STEPS: n,
                        NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps + n})
         self.metrics.aggregate(results, key=LEARNER_RESULTS)
@@ -613,7 +618,7 @@ class StrategyAgentAlgo(Algorithm):
             self._episodes_total = int(own["episodes_total"])
         # The "memory > batch_size" rule follows what the memory really holds (a checkpoint
         # without the buffer, or a resized memory, restores fewer transitions).
-        self._stored = np.asarray(next(iter(self.learner_group.foreach_learner(
-            lambda learner: learner.memory_sizes))).get(), dtype=np.int64)
+        self._stored = np.array(next(iter(self.learner_group.foreach_learner(  # a writable
+            lambda learner: learner.memory_sizes))).get(), dtype=np.int64)  # copy (object store)
         self._seq_no += 1  # force the restored weights onto every runner
         self._push_weights_to_local_runner()
