@@ -16,13 +16,13 @@ def _seed(seed: int, sharpe: float, entries: int) -> dict:
 
 def test_a_policy_that_stays_flat_is_said_to_measure_no_edge() -> None:
     flat = report.test_period_verdict([_seed(s, 0.0, 0) for s in range(3)])
-    assert not flat["beats_buy_and_hold"] and flat["no_trade_seeds"] == 3
+    assert not flat["beats_buy_and_hold"] and flat["flat_seeds"] == 3
     assert "In 3 of 3 seeds the retrained policy never opened a position" in flat["text"]
     mixed = report.test_period_verdict([_seed(0, 0.0, 0), _seed(1, 0.9, 12), _seed(2, 0.8, 9)])
-    assert mixed["no_trade_seeds"] == 1 and "In 1 of 3 seeds" in mixed["text"]
+    assert mixed["flat_seeds"] == 1 and "In 1 of 3 seeds" in mixed["text"]
 
 
 def test_trading_policies_get_only_the_interval_verdict() -> None:
     v = report.test_period_verdict([_seed(0, 1.5, 10), _seed(1, 1.7, 8), _seed(2, 1.6, 11)])
-    assert v["beats_buy_and_hold"] and v["no_trade_seeds"] == 0
+    assert v["beats_buy_and_hold"] and v["flat_seeds"] == 0
     assert v["difference_ci95"][0] > 0 and "never opened" not in v["text"]

@@ -65,13 +65,14 @@ class CompiledRollout:
     """Each member of ``pop`` stepping its own env (``envs[k]``) in compiled code, resumable.
 
     Holds what a member's env carries between calls of :meth:`advance` -- the env state
-    vector, the rolling-Sharpe ring, the current observation, the running episode reward
-    and the member's step count -- so training in rounds (an RLlib iteration, a Tune
-    report) continues exactly where the last round stopped: ``advance(a)`` then
-    ``advance(b)`` is ``advance(a + b)``, bit for bit. Every env is reset once, here.
+    vector, the rolling-Sharpe ring, the current observation and the running episode reward
+    (the member's step count is the population's ``selections``: its exploration ``t``) --
+    so training in rounds (an RLlib iteration, a Tune report) continues exactly where the
+    last round stopped: ``advance(a)`` then ``advance(b)`` is ``advance(a + b)``, bit for
+    bit. Every env is reset once, here.
     """
 
-    STATE = ("state", "window", "partials", "obs", "episode_reward", "steps", "episodes")
+    STATE = ("state", "window", "partials", "obs", "episode_reward")
 
     def __init__(self, pop: Any, envs: list[Any]) -> None:
         k = pop.k
@@ -83,7 +84,7 @@ class CompiledRollout:
         self.observations = np.zeros((k, rows, dim), dtype=np.float32)
         self.close = np.zeros((k, rows))
         self.n_rows = np.zeros(k, dtype=np.int64)
-        self.params = np.zeros((k, len(env_param_vector(envs[0]))))
+        self.env_params = np.zeros((k, len(env_param_vector(envs[0]))))
         for i, env in enumerate(envs):
             market = env.unwrapped.market
             n = len(market.close)
@@ -93,16 +94,14 @@ class CompiledRollout:
             self.observations[i, :n] = market.observations
             self.close[i, :n] = market.close
             self.n_rows[i] = n
-            self.params[i] = env_param_vector(env)
-        width = max(1, int(self.params[:, P_WINDOW].max()))
+            self.env_params[i] = env_param_vector(env)
+        width = max(1, int(self.env_params[:, P_WINDOW].max()))
         self.state = np.zeros((k, STATE_SIZE))
         self.window = np.zeros((k, width))  # each member's rolling-Sharpe ring, fsum scratch
         self.partials = np.zeros((k, width))
         self.obs = np.zeros((k, dim), dtype=np.float32)
         self.episode_reward = np.zeros(k)  # the running episode's total reward
-        self.steps = np.zeros(k, dtype=np.int64)  # env steps (= action selections) so far
-        self.episodes = np.zeros(k, dtype=np.int64)  # episodes finished so far
-        _reset_all(self.state, self.params, self.observations, self.close, self.n_rows,
+        _reset_all(self.state, self.env_params, self.observations, self.close, self.n_rows,
                    self.obs)
 
     @property
@@ -123,7 +122,7 @@ class CompiledRollout:
         width = max(1, int(steps.max()))
         eps = np.zeros((pop.k, width))
         for i in range(pop.k):
-            eps[i, :steps[i]] = epsilon_range(pop.schedules[i], int(self.steps[i]),
+            eps[i, :steps[i]] = epsilon_range(pop.schedules[i], int(pop.selections[i]),
                                               int(steps[i]), int(self.episode_lengths[i]))
         episodes = int(np.max((self.state[:, S_T] + steps) // self.episode_lengths)) + 1
         out = {"actions": np.zeros((pop.k, width), dtype=np.int64),
@@ -135,17 +134,16 @@ class CompiledRollout:
         kernels.use_threads(kernels.call_threads(threads))  # one launch per call: 1 is fine
         with numba.parallel_chunksize(1):  # members of unequal length: one at a time per thread
             population_advance(
-                steps, self.steps, self.observations, self.close, self.n_rows, self.params,
-                eps, self.state, self.window, self.partials, self.obs, self.episode_reward,
+                steps, pop.selections, self.observations, self.close, self.n_rows,
+                self.env_params, eps, self.state, self.window, self.partials, self.obs,
+                self.episode_reward,
                 pop.seed_keys, pop.params, pop.target, pop.grad, pop.exp_avg, pop.exp_avg_sq,
                 pop.adam_step, pop.sync_count, pop.memory, pop.mem_next, pop.mem_size,
                 pop.capacity, pop.rng_state, pop.batch_size, *pop.dims, pop.gamma, pop.lr,
                 beta1, beta2, ADAM_EPS, pop.loss_kind, pop.double_q, pop.clip_kind, pop.clip,
                 pop.target_freq, out["actions"], out["rewards"], out["losses"],
                 out["episode_reward"], out["episode_value"])
-        self.steps += steps
-        self.episodes += np.sum(~np.isnan(out["episode_reward"]), axis=1)
-        pop.selections[:] = self.steps
+        pop.selections += steps
         pop.num_updates += np.sum(~np.isnan(out["losses"]), axis=1)
         out["epsilons"] = eps
         return out

@@ -382,15 +382,14 @@ def train_population(
     wall = time.perf_counter() - start
     results = []
     for i in range(k):
-        q, target = pop.qnet(i), qnet_from_flat(pop.target[i], pop.n_actions)
         log = logs[i]
         results.append(SequentialResult(
             actions=np.asarray(log["actions"], dtype=np.int64),
             rewards=np.asarray(log["rewards"], dtype=np.float64),
             epsilons=np.asarray(log["epsilons"], dtype=np.float64),
             losses=log["losses"], episodes=log["episodes"],
-            state_dict={n: v.detach().clone() for n, v in q.state_dict().items()},
-            target_state_dict={n: v.detach().clone() for n, v in target.state_dict().items()},
+            state_dict=_state_dict(pop.params[i], pop.n_actions),
+            target_state_dict=_state_dict(pop.target[i], pop.n_actions),
             env_steps=len(log["actions"]), num_updates=int(pop.num_updates[i]),
             wall_time_s=wall, agent=pop.member_policy(i)))
     return results
@@ -410,7 +409,6 @@ def _train_compiled(pop: Population, envs: list[Any], episodes: int | None,
     out = train_compiled(pop, envs, np.asarray(totals, dtype=np.int64), threads)
     wall = time.perf_counter() - start
     results = []
-    shapes = {name: v.shape for name, v in pop.qnet(0).state_dict().items()}  # layer order
     for i, n in enumerate(totals):
         length = envs[i].episode_length
         done = [{"total_reward": float(r), "final_portfolio_value": float(v),
@@ -423,22 +421,18 @@ def _train_compiled(pop: Population, envs: list[Any], episodes: int | None,
         results.append(SequentialResult(
             actions=out["actions"][i, :n].copy(), rewards=out["rewards"][i, :n].copy(),
             epsilons=out["epsilons"][i, :n].copy(), losses=losses, episodes=done,
-            state_dict=_state_dict(pop.params[i], shapes),
-            target_state_dict=_state_dict(pop.target[i], shapes),
+            state_dict=_state_dict(pop.params[i], pop.n_actions),
+            target_state_dict=_state_dict(pop.target[i], pop.n_actions),
             env_steps=int(n), num_updates=int(pop.num_updates[i]), wall_time_s=wall,
             agent=pop.member_policy(i)))
     return results
 
 
-def _state_dict(flat: np.ndarray, shapes: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """A Q-network state dict (names and shapes ``shapes``, in layer order) copied from a flat
-    weight row."""
-    out, offset = {}, 0
-    for name, shape in shapes.items():
-        size = int(np.prod(shape))
-        out[name] = torch.from_numpy(flat[offset:offset + size].copy()).view(shape)
-        offset += size
-    return out
+def _state_dict(flat: np.ndarray, n_actions: int) -> dict[str, torch.Tensor]:
+    """The state dict of the Q-network holding the flat weight row ``flat`` (a copy, as
+    ``train_sequential`` returns it)."""
+    net = qnet_from_flat(flat, n_actions)
+    return {name: v.detach().clone() for name, v in net.state_dict().items()}
 
 
 def train_populations(

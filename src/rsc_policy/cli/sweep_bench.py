@@ -174,38 +174,18 @@ def _population_on_learner(train_cfg: dict[str, Any], val_cfg: dict[str, Any],
                            base: dict[str, Any], mlist: list[dict[str, Any]], env_steps: int,
                            seed: int, result: dict[str, Any]) -> list[float]:
     """Way (e): ``StrategyAgentAlgo`` with ``population(rollout="learner")``, one iteration of
-    ``env_steps`` per member (the build is timed apart)."""
+    ``env_steps`` per member."""
     from rsc_env import TradingEnv
-    from rsc_policy.common import FilteredStderr, start_ray
     from rsc_policy.rllib.config import StrategyAgentConfig
 
-    started = start_ray(None)
-    try:
-        t0 = time.perf_counter()
-        cfg = (StrategyAgentConfig().environment(TradingEnv, env_config=train_cfg)
-               .training(**_rllib_names(base))
-               .population([dict(m) for m in mlist], rollout="learner")
-               .env_runners(num_env_runners=0)
-               .reporting(min_sample_timesteps_per_iteration=env_steps)
-               .debugging(seed=seed))
-        with FilteredStderr():
-            algo = cfg.build_algo()
-        result["population_learner_build_s"] = time.perf_counter() - t0
-        try:
-            t0 = time.perf_counter()
-            algo.train()
-            wall = time.perf_counter() - t0
-            steps = algo.global_env_steps * len(mlist)
-            sharpe = [held_out_sharpe(p.act, val_cfg) for p in algo.member_policies()]
-        finally:
-            algo.stop()
-    finally:
-        if started:
-            import ray
-
-            ray.shutdown()
-    result["population_learner_wall_s"] = wall
-    result["population_learner_env_steps_per_s"] = steps / wall
+    cfg = (StrategyAgentConfig().environment(TradingEnv, env_config=train_cfg)
+           .training(**_rllib_names(base))
+           .population([dict(m) for m in mlist], rollout="learner")
+           .env_runners(num_env_runners=0)
+           .reporting(min_sample_timesteps_per_iteration=env_steps)
+           .debugging(seed=seed))
+    sharpe, timed = _train_algorithm(cfg, env_steps, val_cfg)
+    result.update({f"population_learner_{k}": v for k, v in timed.items()})
     return sharpe
 
 
@@ -219,22 +199,34 @@ def _warm(_: int) -> None:
 def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[str, Any],
                 mlist: list[dict[str, Any]], env_steps: int, runners: int, envs: int,
                 fragment: int, seed: int) -> tuple[list[float], dict[str, Any]]:
+    """Way (c): ``StrategyAgentAlgo`` in population mode on its EnvRunner group."""
     from rsc_env import TradingEnv
-    from rsc_policy.common import FilteredStderr, start_ray
     from rsc_policy.rllib.config import StrategyAgentConfig
+
+    cfg = (StrategyAgentConfig().environment(TradingEnv, env_config=train_cfg)
+           .training(**_rllib_names(base))
+           .population([dict(m) for m in mlist])
+           .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs,
+                        rollout_fragment_length=fragment)
+           # few RLlib iterations (each costs ~30 ms of bookkeeping)
+           .reporting(min_sample_timesteps_per_iteration=max(
+               max(1, runners) * envs * fragment, env_steps // 4))
+           .debugging(seed=seed))
+    sharpe, timed = _train_algorithm(cfg, env_steps, val_cfg)
+    return sharpe, {f"population_{k}": v for k, v in timed.items()}
+
+
+def _train_algorithm(cfg: Any, env_steps: int, val_cfg: dict[str, Any]
+                     ) -> tuple[list[float], dict[str, Any]]:
+    """Build ``cfg``'s algorithm (timed apart), train until every member took ``env_steps``
+    env steps, score each member on the held-out period. Returns the held-out Sharpes and
+    ``build_s``, ``wall_s``, ``env_steps`` (all members'), ``learning_steps`` and
+    ``env_steps_per_s``."""
+    from rsc_policy.common import FilteredStderr, start_ray
 
     started = start_ray(None)
     try:
         t0 = time.perf_counter()
-        cfg = (StrategyAgentConfig().environment(TradingEnv, env_config=train_cfg)
-               .training(**_rllib_names(base))
-               .population([{k: v for k, v in m.items()} for m in mlist])
-               .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs,
-                            rollout_fragment_length=fragment)
-               # few RLlib iterations (each costs ~30 ms of bookkeeping)
-               .reporting(min_sample_timesteps_per_iteration=max(
-                   max(1, runners) * envs * fragment, env_steps // 4))
-               .debugging(seed=seed))
         with FilteredStderr():  # Ray's constructor-arguments notice (see common.py)
             algo = cfg.build_algo()
         build_s = time.perf_counter() - t0
@@ -243,7 +235,7 @@ def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[s
             while algo.global_env_steps < env_steps:
                 algo.train()
             wall = time.perf_counter() - t0
-            steps = algo.global_env_steps * len(mlist)
+            steps = algo.global_env_steps * len(algo.config.members())
             sharpe = [held_out_sharpe(p.act, val_cfg) for p in algo.member_policies()]
             learn = algo.num_learning_steps
         finally:
@@ -253,9 +245,8 @@ def _population(train_cfg: dict[str, Any], val_cfg: dict[str, Any], base: dict[s
             import ray
 
             ray.shutdown()
-    return sharpe, {"population_wall_s": wall, "population_build_s": build_s,
-                    "population_env_steps": steps, "population_learning_steps": learn,
-                    "population_env_steps_per_s": steps / wall}
+    return sharpe, {"wall_s": wall, "build_s": build_s, "env_steps": steps,
+                    "learning_steps": learn, "env_steps_per_s": steps / wall}
 
 
 def _rllib_names(agent: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +257,7 @@ def _rllib_names(agent: dict[str, Any]) -> dict[str, Any]:
 
 
 def sweep_markdown(r: dict[str, Any]) -> str:
-    """The report: the three ways, the FLOP limit, and the held-out figures."""
+    """The report: the ways, the FLOP limit, and the held-out figures."""
     lim = r["flop_limit_env_steps_per_s"]
     lines = [f"# rsc-bench sweep: {r['members']} members x {r['env_steps_per_member']:,} env "
              f"steps, {r['cores']} cores", "",

@@ -270,10 +270,9 @@ class StrategyAgentAlgo(Algorithm):
             timesteps={ROLLOUT_STEPS: n,
                        NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps + n})
         self.metrics.aggregate(results, key=LEARNER_RESULTS)
-        finished = next(iter(self.learner_group.foreach_learner(
-            lambda learner: learner.pop_finished_episodes()))).get()
-        learned = next(iter(self.learner_group.foreach_learner(
-            lambda learner: learner.num_learning_steps))).get()
+        asked = self.learner_group.foreach_learner(  # one round trip for both
+            lambda learner: (learner.pop_finished_episodes(), learner.num_learning_steps))
+        finished, learned = next(iter(asked)).get()
         self.global_env_steps += n
         self._stored += n
         # what RLlib's iteration loop counts against min_sample_timesteps_per_iteration

@@ -48,7 +48,7 @@ def test_period_verdict(per_seed: Sequence[Mapping[str, Any]], metric: str = "sh
         text += (f" In {idle} of {len(agent)} seeds the retrained policy never opened a "
                  f"position on the test period: it stayed flat, so its {metric} says nothing "
                  f"about an edge.")
-    return {"metric": metric, "no_trade_seeds": idle, "period": list(period), "agent": agent,
+    return {"metric": metric, "flat_seeds": idle, "period": list(period), "agent": agent,
             "buy_and_hold": bh,
             "difference_mean": float(np.mean(diff)), "difference_ci95": [low, high],
             "beats_buy_and_hold": beats, "seeds": [r["seed"] for r in per_seed],

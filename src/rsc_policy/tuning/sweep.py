@@ -438,14 +438,13 @@ def _final_seed(env: dict[str, Any], agent: dict[str, Any], train: tuple[str, st
                 random: Mapping[str, Any]) -> dict[str, Any]:
     from rsc_policy.agent.sequential import train_sequential
     from rsc_policy.evaluation.benchmarks import compare
+    from rsc_policy.evaluation.learnability import episode_collapse
 
     res = train_sequential({**env, "start": train[0], "end": train[1]}, episodes=episodes,
                            seed=seed, **agent)
     out = compare(res.agent.greedy, {**env, "start": test[0], "end": test[1]}, random=random)
     log = out.pop("agent_info")["episode_log"]
     out["agent_curve"] = {"date": log["date"], "portfolio_value": log["portfolio_value"]}
-    from rsc_policy.evaluation.learnability import episode_collapse
-
     _, out["entries"], out["collapse"] = episode_collapse(log)  # 0 entries: it stayed flat
     out["seed"], out["env_steps"] = seed, res.env_steps
     return out
