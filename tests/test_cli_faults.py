@@ -77,6 +77,40 @@ def test_a_swallowed_sigterm_still_stops_the_sweep(monkeypatch):
     assert errors.sigterm_received()
 
 
+def test_a_signal_swallowed_by_a_destructor_still_stops_the_command(capsys):
+    """SIGTERM whose exception lands in a ``__del__`` is swallowed by Python (CI once saw
+    rsc-train train on after SIGTERM): the command's loop raises it again
+    (``raise_if_interrupted``), the command exits 143, no "Exception ignored" traceback is
+    printed, and the caller's handlers are back afterwards."""
+    import typer
+
+    from rsc_cli.errors import cli_errors, raise_if_interrupted
+
+    reached = []
+
+    class Swallows:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs at the next bytecode boundaries
+                pass
+
+    @cli_errors("rsc-test")
+    def command() -> None:
+        Swallows()  # destroyed at once: the handler's exception is swallowed in __del__
+        reached.append("after the destructor")
+        raise_if_interrupted()
+        reached.append("after the check")
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(typer.Exit) as exc:
+        command()
+    assert exc.value.exit_code == 143
+    assert reached == ["after the destructor"]
+    err = capsys.readouterr().err
+    assert "terminated (SIGTERM)" in err and "Exception ignored" not in err, err
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
 def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path, processes):
     """SIGINT as soon as the raylet has spawned its agents (Ray still starting): exit 130,
     no traceback, and no process of the run (GCS, raylet, DashboardAgent, RuntimeEnvAgent)

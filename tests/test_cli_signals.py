@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,6 +53,19 @@ def _wait_for_episodes(proc: subprocess.Popen, url: str, log: Path, n: int = 1) 
         time.sleep(0.2)  # polling the database, not waiting out a race
 
 
+def _exit_code(proc: subprocess.Popen, log: Path, timeout: float) -> int:
+    """``proc``'s exit code; if it is still running after ``timeout`` s, fail with its
+    output, every thread's stack included (rsc-train prints them on SIGUSR1)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=3)  # bounded: lets the stack dump reach the log
+        pytest.fail(f"rsc-train still running {timeout:.0f} s after the signal:\n"
+                    f"{log.read_text()}")
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_cleanly_with_a_resumable_checkpoint(tmp_path, sig, code, processes):
     out, log = tmp_path / "run", tmp_path / "train.log"
@@ -63,7 +77,7 @@ def test_signal_stops_cleanly_with_a_resumable_checkpoint(tmp_path, sig, code, p
         table = processes.table()
         assert any("raylet" in table[p][2] for p in ray_procs), [table[p] for p in ray_procs]
         proc.send_signal(sig)
-        assert proc.wait(timeout=120) == code, log.read_text()
+        assert _exit_code(proc, log, 120) == code, log.read_text()
     finally:
         proc.kill()
     text_out = log.read_text()
@@ -84,7 +98,7 @@ def test_signal_stops_cleanly_with_a_resumable_checkpoint(tmp_path, sig, code, p
         log2 = tmp_path / "resume.log"
         proc = _start(["--num-env-runners", "1", "--envs-per-runner", "2", "--env-steps",
                        "600", "--resume", str(out)], resumed, log2)
-        assert proc.wait(timeout=300) == 0, log2.read_text()
+        assert _exit_code(proc, log2, 300) == 0, log2.read_text()
         assert "resumed from" in log2.read_text()
         engine = create_engine(f"sqlite:///{resumed}/rsc.sqlite")
         with engine.connect() as conn:

@@ -3,17 +3,20 @@
 
 * a user mistake: one line ``error: ...`` on stderr, exit code 2;
 * Ctrl-C: exit 130; SIGTERM: exit 143 (no traceback either way);
+* ``kill -USR1`` prints every thread's stack on stderr (where a stuck run is);
 * anything else is a bug: one line on stderr naming the error and a log file that holds the
   traceback, exit code 1.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -38,10 +41,13 @@ class Terminated(KeyboardInterrupt):
 _received: list[int] = []  # signals seen, so the exit code survives a re-raised interrupt
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Ray's blocking calls turn any exception from a signal handler into KeyboardInterrupt:
-    # the flag keeps "this was SIGTERM" for the exit code.
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # Ray's blocking calls turn any exception from a signal handler into KeyboardInterrupt,
+    # and one raised inside a destructor is swallowed: the record keeps the signal for
+    # :func:`raise_if_interrupted` and the exit code.
     _received.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(f"signal {signum}")
 
 
@@ -51,12 +57,65 @@ def sigterm_received() -> bool:
     return signal.SIGTERM in _received
 
 
+def raise_if_interrupted() -> None:
+    """Raise again the SIGTERM/SIGINT this process received, for a loop to call between its
+    steps: the handler's exception can land where Python swallows it (a ``__del__`` or a
+    garbage-collector callback runs at that bytecode; CI once saw ``rsc-train`` train on
+    after SIGTERM), and the loop must stop all the same."""
+    if signal.SIGTERM in _received:
+        raise Terminated(f"signal {signal.SIGTERM}")
+    if signal.SIGINT in _received:
+        raise KeyboardInterrupt
+
+
+def _unraisable(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    def quiet(info: Any) -> None:
+        # an interrupt swallowed in a destructor: recorded, raised again by the loop
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            hook(info)
+
+    quiet.rsc_quiet = True  # type: ignore[attr-defined]
+    return quiet
+
+
 def install_signal_handlers() -> None:
-    """SIGTERM raises :class:`Terminated`; SIGINT raises KeyboardInterrupt (Python's default).
-    Call again after anything that installs its own handlers (``ray.init`` does)."""
+    """SIGTERM raises :class:`Terminated`, SIGINT KeyboardInterrupt, both recorded (see
+    :func:`raise_if_interrupted`); an interrupt swallowed in a destructor prints no
+    "Exception ignored" traceback. Call again after anything that installs its own handlers
+    (``ray.init`` does)."""
     if sys.platform != "win32":
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    if not getattr(sys.unraisablehook, "rsc_quiet", False):
+        sys.unraisablehook = _unraisable(sys.unraisablehook)
+
+
+def _handlers() -> tuple[Any, Any, Any]:
+    sigterm = signal.getsignal(signal.SIGTERM) if sys.platform != "win32" else None
+    return signal.getsignal(signal.SIGINT), sigterm, sys.unraisablehook
+
+
+def _restore(saved: tuple[Any, Any, Any]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    sigint, sigterm, hook = saved
+    if sigint is not None:
+        signal.signal(signal.SIGINT, sigint)
+    if sigterm is not None:
+        signal.signal(signal.SIGTERM, sigterm)
+    sys.unraisablehook = hook
+
+
+def _stack_dump_on_sigusr1() -> bool:
+    """``kill -USR1 <pid>`` prints every thread's Python stack on stderr (a run that seems
+    stuck shows where it is); True if registered here."""
+    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (OSError, ValueError, AttributeError):  # stderr without a file (captured)
+        return False
+    return True
 
 
 def user_error_types(names: Sequence[str] = ()) -> tuple[type[BaseException], ...]:
@@ -93,7 +152,10 @@ def cli_errors(prog: str, user_errors: Sequence[str] = ()) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
+            saved = _handlers()
+            _received.clear()  # a new command has seen no signal yet
             install_signal_handlers()
+            dump = _stack_dump_on_sigusr1()
             try:
                 return fn(*args, **kwargs)
             except typer.Exit:
@@ -111,6 +173,10 @@ def cli_errors(prog: str, user_errors: Sequence[str] = ()) -> Callable[[F], F]:
                 log = _log_internal(prog)
                 error(f"internal error ({type(exc).__name__}: {exc}); traceback in {log}")
                 raise typer.Exit(EXIT_INTERNAL) from None
+            finally:
+                _restore(saved)  # in-process callers (tests, notebooks) get theirs back
+                if dump:
+                    faulthandler.unregister(signal.SIGUSR1)
 
         return inner  # type: ignore[return-value]
 

@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rsc_cli.errors import UserError
+from rsc_cli.errors import UserError, raise_if_interrupted
 from rsc_db import RunLogger
 from rsc_db.logger import new_run_id
 from rsc_env import TradingEnv
@@ -175,6 +175,7 @@ def _train_sequential(settings: TrainSettings, train_cfg: dict, logger: RunLogge
         tracker.log(count["n"] * int(info["total_steps"]), {
             "episode_return": info["total_reward"], "pnl": info["pnl"],
             "episodes_total": count["n"]})
+        raise_if_interrupted()  # a signal whose exception a destructor swallowed
 
     t0 = time.perf_counter()
     try:
@@ -317,6 +318,7 @@ def _train_loop(algo: Any, settings: TrainSettings, run_dir: Path, logger: RunLo
                 t0 = time.perf_counter()
                 before = algo.global_env_steps
                 result = algo.train()
+                raise_if_interrupted()  # a signal whose exception a destructor swallowed
                 logger.heartbeat()
                 tracker.log(algo.global_env_steps, result)
                 rates.append((algo.global_env_steps - before) / (time.perf_counter() - t0))
