@@ -225,6 +225,42 @@ def test_rllib_population_learner_rollout_parity_with_sequential(ray_local, trai
         restored.stop()
 
 
+def test_rllib_population_episodes_per_iteration_parity_with_sequential(ray_local,
+                                                                       train_env_config):
+    """``population(rollout="learner", episodes_per_iteration=1)``: an iteration is one whole
+    episode of every member although their periods differ in length (member 3's is shorter),
+    so after two iterations member k equals ``train_sequential(episodes=2)`` bit for bit, and
+    ``population_env_steps`` counts each member's own steps."""
+    from rsc_env import TradingEnv
+
+    algo = (_population_config(train_env_config, MEMBERS)
+            .population(rollout="learner", episodes_per_iteration=1)
+            .reporting(min_sample_timesteps_per_iteration=0).build_algo())
+    try:
+        results = [algo.train() for _ in range(2)]
+        weights = _population_weights(algo)
+    finally:
+        algo.stop()
+    members = algo.config.members()
+    lengths = [TradingEnv({**train_env_config, **m.env}).episode_length for m in members]
+    assert len(set(lengths)) > 1
+    for k, member in enumerate(members):
+        seq = train_sequential({**train_env_config, **member.env}, episodes=2,
+                               seed=member.seed, params=member.params())
+        assert np.array_equal(weights[k], _flat(seq.state_dict)), f"member {k}"
+    for i, result in enumerate(results, start=1):
+        assert result["rsc"]["population_env_steps"] == sum(lengths)
+        assert result["rsc"]["episodes_total"] == i * len(members)
+
+
+def test_episodes_per_iteration_is_checked(train_env_config):
+    config = _population_config(train_env_config, MEMBERS[:2])
+    with pytest.raises(ValueError, match="needs rollout='learner'"):
+        config.copy().population(episodes_per_iteration=1).validate()
+    with pytest.raises(ValueError, match=r"must be None or an int >= 1, got 0"):
+        config.copy().population(rollout="learner", episodes_per_iteration=0).validate()
+
+
 @pytest.mark.parametrize(("setting", "named"), [
     ({"num_env_runners": 1}, "num_env_runners=0"),
     ({"updates_per_step": 2}, "updates_per_step=1"),

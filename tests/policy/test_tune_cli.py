@@ -300,6 +300,44 @@ def test_parity_of_configurations_bundled_in_one_population(ray_local, tiny, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("schedule", ["multiplicative", "linear"])
+def test_rllib_engine_trial_parity_with_sequential(ray_local, tmp_path, schedule):
+    """The RLlib engine (ASHA, PBT) trains a trial's (fold, seed) members in rounds of one
+    whole episode each, although the folds differ in length: after E rounds each member
+    equals ``train_sequential(episodes=E)`` on its fold bit for bit (with a linear epsilon
+    schedule too, whose horizon is each member's own run), as the FIFO loop engine does."""
+    from rsc_env import TradingEnv
+    from rsc_policy.agent.sequential import train_sequential
+    from ray.rllib.core import DEFAULT_MODULE_ID
+    from rsc_policy.tuning.space import load_space
+    from rsc_policy.tuning.sweep import build_context
+    from rsc_policy.tuning.trial import build_population, split_config
+
+    path = tmp_path / "two.toml"
+    path.write_text(TINY.replace("episodes = 1", "episodes = 2"))
+    space = load_space(path)
+    ctx = build_context(space, {**space.options.model_dump(), "engine": "rllib"})
+    env, agent = split_config({"learning_rate": 2e-3, "target_update_freq": 30,
+                               "window_size": 5}, ctx)
+    agent["epsilon_schedule"] = schedule
+    lengths = [TradingEnv({**env, "start": f[0], "end": f[1]}).episode_length
+               for f in ctx["folds"]]
+    assert len(set(lengths)) == len(lengths) > 1
+    algo = build_population(env, agent, ctx)
+    try:
+        steps = [algo.train()["rsc"]["population_env_steps"] for _ in range(ctx["episodes"])]
+        weights = np.asarray(algo.learner_group.get_weights()[DEFAULT_MODULE_ID]["params"])
+    finally:
+        algo.stop()
+    assert steps == [sum(lengths) * len(ctx["seeds"])] * ctx["episodes"]
+    for k, m in enumerate(ctx["members"]):
+        alone = train_sequential({**env, **m["env"]}, episodes=ctx["episodes"],
+                                 seed=m["seed"], **agent)
+        flat = np.concatenate([v.reshape(-1).numpy() for v in alone.state_dict.values()])
+        assert np.array_equal(weights[k], flat), m["name"]
+
+
+@pytest.mark.slow
 def test_each_completed_trial_is_also_scored_on_planted_series(ray_local, tmp_path):
     """``planted = [...]`` in [sweep]: every trial that ran all its episodes also trains its
     configuration on those planted series (rsc-check learnability's code, seed 0); the

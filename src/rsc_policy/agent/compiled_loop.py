@@ -109,6 +109,12 @@ class CompiledRollout:
         """Steps of each member's episodes (every episode walks all its bars)."""
         return self.n_rows - 1
 
+    def steps_to_episode_end(self, episodes: int = 1) -> np.ndarray:
+        """Env steps that take each member to the end of its ``episodes``-th next episode end
+        (``episodes`` whole episodes from an episode start): members of unequal periods take
+        unequal steps."""
+        return episodes * self.episode_lengths - self.state[:, S_T].astype(np.int64)
+
     def advance(self, steps: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
         """``steps[k]`` more env steps of each member ``k`` (one learning step each once its
         replay holds more than its batch, the sequential rule).

@@ -40,7 +40,7 @@ from ray.rllib.utils.typing import ResultDict, StateDict
 
 from rsc_policy.rllib.config import StrategyAgentConfig
 from rsc_policy.rllib.learner import LEARNING_STEPS_OWED
-from rsc_policy.rllib.population_learner import ROLLOUT_STEPS
+from rsc_policy.rllib.population_learner import ROLLOUT_EPISODES, ROLLOUT_STEPS
 from rsc_policy.rllib.sampling import group_episode_length, sample_on_runner, weights_state
 
 ALGO_STATE = "rsc_strategy_agent"
@@ -59,6 +59,7 @@ RSC_RESULTS = "rsc"
 DOCUMENTED_METRICS = (
     "episode_return_mean", "episodes_total", "epsilon", "global_env_steps",
     "num_learning_steps_lifetime", "loss", "replay_size", "policy_lag", "env_steps_per_s", "lr",
+    "population_env_steps",
 )
 
 
@@ -137,6 +138,7 @@ class StrategyAgentAlgo(Algorithm):
     def training_step(self) -> None:
         t0 = time.perf_counter()
         steps_before = self.global_env_steps
+        self._member_steps: int | None = None  # set where members take unequal steps
         if self.config.is_population and self.config.population_rollout == "learner":
             self._training_step_on_learner()
         elif self.config.is_exact:
@@ -146,6 +148,9 @@ class StrategyAgentAlgo(Algorithm):
         else:
             self._training_step_async()
         self._write_finished()
+        members = self._member_steps if self._member_steps is not None else \
+            (self.global_env_steps - steps_before) * len(self._stored)
+        self.metrics.log_value((RSC_RESULTS, "population_env_steps"), members, reduce="sum")
         rate = (self.global_env_steps - steps_before) / max(time.perf_counter() - t0, 1e-9)
         self._log_rsc("env_steps_per_s", rate)
         self._log_rsc("epsilon", float(np.mean([s(self.global_env_steps)
@@ -260,21 +265,25 @@ class StrategyAgentAlgo(Algorithm):
 
     def _training_step_on_learner(self) -> None:
         """``population(rollout="learner")``: the learner steps every member's env
-        ``min_sample_timesteps_per_iteration`` times in compiled code, one learning step per
-        env step (one ``learner_group.update``); the finished episodes come back with the
-        learner's ``pop_finished_episodes``."""
+        ``min_sample_timesteps_per_iteration`` times (with ``episodes_per_iteration=N``: to
+        the end of its N-th next episode) in compiled code, one learning step per env step
+        (one ``learner_group.update``); the finished episodes and the steps each member took
+        come back with the learner's ``pop_finished_episodes``."""
+        episodes = self.config.population_episodes_per_iteration
         n = max(1, self.config.min_sample_timesteps_per_iteration)
         t0 = time.perf_counter()
         results = self.learner_group.update(
             batch=_ROLLOUT_BATCH,  # no transitions: the learner makes them
-            timesteps={ROLLOUT_STEPS: n,
-                       NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps + n})
+            timesteps={**({ROLLOUT_EPISODES: episodes} if episodes else {ROLLOUT_STEPS: n}),
+                       NUM_ENV_STEPS_SAMPLED_LIFETIME: self.global_env_steps})
         self.metrics.aggregate(results, key=LEARNER_RESULTS)
-        asked = self.learner_group.foreach_learner(  # one round trip for both
+        asked = self.learner_group.foreach_learner(  # one round trip for all
             lambda learner: (learner.pop_finished_episodes(), learner.num_learning_steps))
-        finished, learned = next(iter(asked)).get()
+        (finished, steps), learned = next(iter(asked)).get()
+        n = int(steps.max())  # the members' env steps: all n, or each to its episode's end
         self.global_env_steps += n
-        self._stored += n
+        self._stored += steps
+        self._member_steps = int(steps.sum())
         # what RLlib's iteration loop counts against min_sample_timesteps_per_iteration
         self.metrics.log_value((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), n,
                                reduce="lifetime_sum")

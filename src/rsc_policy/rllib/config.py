@@ -91,6 +91,7 @@ class StrategyAgentConfig(AlgorithmConfig):
         self.population_members: list[dict[str, Any]] | None = None
         # Who steps a population's envs: RLlib's EnvRunner group, or the learner itself.
         self.population_rollout = "env_runners"
+        self.population_episodes_per_iteration: int | None = None
         # Database logging (rsc_db): off unless .database(url=...) is called.
         self.db_url: str | None = None
         self.db_run_id: str | None = None
@@ -118,8 +119,8 @@ class StrategyAgentConfig(AlgorithmConfig):
     def learning_rate(self, value: float) -> None:
         self.lr = value
 
-    def population(self, members: Any = NotProvided, *,
-                   rollout: str = NotProvided) -> StrategyAgentConfig:
+    def population(self, members: Any = NotProvided, *, rollout: str = NotProvided,
+                   episodes_per_iteration: int | None = NotProvided) -> StrategyAgentConfig:
         """Train a population: one member per entry of ``members``, each a
         :class:`rsc_policy.agent.population.Member` or a dict ``{"agent": {...}, "env":
         {...}, "seed": int, "name": str}``.
@@ -144,9 +145,18 @@ class StrategyAgentConfig(AlgorithmConfig):
         ``num_env_runners=0``, a CPU learner with the fused step, ``updates_per_step=1``,
         no ``.database()`` (the compiled env keeps no step or trade logs) and
         :class:`rsc_env.TradingEnv`.
+
+        ``episodes_per_iteration=N`` (with ``rollout="learner"``): a training step takes every
+        member to the end of its N-th next episode instead of a fixed step count, so members
+        whose periods differ in length each train whole episodes of their own (RLlib still
+        repeats training steps until ``min_sample_timesteps_per_iteration``, counted in the
+        longest member's steps, is reached; set it to 0 for one step per iteration).
+        ``result["rsc"]["population_env_steps"]`` counts every member's env steps.
         """
         if rollout is not NotProvided:
             self.population_rollout = rollout
+        if episodes_per_iteration is not NotProvided:
+            self.population_episodes_per_iteration = episodes_per_iteration
         if members is not NotProvided:
             if members is None:
                 self.population_members = None
@@ -490,6 +500,13 @@ class StrategyAgentConfig(AlgorithmConfig):
         if self.population_rollout not in ("env_runners", "learner"):
             self._value_error(f"population rollout must be 'env_runners' or 'learner', got "
                               f"{self.population_rollout!r}")
+        n = self.population_episodes_per_iteration
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            self._value_error(f"population(episodes_per_iteration=...) must be None or an int "
+                              f">= 1, got {n!r}")
+        if n is not None and self.population_rollout != "learner":
+            self._value_error("population(episodes_per_iteration=...) needs rollout='learner' "
+                              "(RLlib's env runners sample fixed fragments, not episodes)")
         if self.population_rollout != "learner":
             return
         from rsc_env import TradingEnv

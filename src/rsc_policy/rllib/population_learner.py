@@ -36,6 +36,9 @@ ROLLOUT_STATE = "rollout"
 #: ``timesteps`` key of ``learner_group.update``: env steps each member's env takes in the
 #: learner (``population(rollout="learner")``), one learning step each.
 ROLLOUT_STEPS = "rsc_rollout_steps"
+#: ``timesteps`` key: whole episodes each member's env walks in the learner (each member to
+#: the end of that many of its own episodes; ``population(episodes_per_iteration=N)``).
+ROLLOUT_EPISODES = "rsc_rollout_episodes"
 
 
 class PopulationLearner(TorchLearner):
@@ -64,6 +67,7 @@ class PopulationLearner(TorchLearner):
         self.rollout = (self._build_rollout() if self.config.population_rollout == "learner"
                         else None)
         self._finished: list[tuple[int, float, float]] = []  # (member, return, final value)
+        self._round_steps = np.zeros(self.population.k, dtype=np.int64)  # env steps since
 
     def _build_rollout(self) -> Any:
         """Every member's :class:`rsc_env.TradingEnv` in a
@@ -101,8 +105,8 @@ class PopulationLearner(TorchLearner):
         """Store the round's transitions per member, then run the owed learning steps (with
         ``population(rollout="learner")``: step every member's env ``ROLLOUT_STEPS`` times
         here, one learning step each)."""
-        if ROLLOUT_STEPS in (timesteps or {}):
-            return self._rollout_round(int(timesteps[ROLLOUT_STEPS]))
+        if ROLLOUT_EPISODES in (timesteps or {}) or ROLLOUT_STEPS in (timesteps or {}):
+            return self._rollout_round(timesteps)
         columns = round_columns(batch, training_data)
         if columns is not None:
             self.add_transitions(columns)
@@ -115,13 +119,18 @@ class PopulationLearner(TorchLearner):
                          env_steps_trained=int((steps * self.population.batch_size).sum()),
                          replay_size=float(self.population.mem_size.mean()))
 
-    def _rollout_round(self, steps: int) -> dict[str, Any]:
-        """``steps`` env steps of every member in the compiled rollout; its finished episodes
-        wait for :meth:`pop_finished_episodes`."""
+    def _rollout_round(self, timesteps: dict[str, Any]) -> dict[str, Any]:
+        """``ROLLOUT_STEPS`` env steps of every member in the compiled rollout, or each
+        member to the end of its ``ROLLOUT_EPISODES``-th next episode; the finished episodes
+        and the steps taken wait for :meth:`pop_finished_episodes`."""
         if self.rollout is None:
-            raise RuntimeError("ROLLOUT_STEPS needs population(rollout='learner')")
-        out = self.rollout.advance(np.full(self.population.k, steps, dtype=np.int64),
-                                   threads=self.population.threads)
+            raise RuntimeError("a rollout round needs population(rollout='learner')")
+        if ROLLOUT_EPISODES in timesteps:
+            steps = self.rollout.steps_to_episode_end(int(timesteps[ROLLOUT_EPISODES]))
+        else:
+            steps = np.full(self.population.k, int(timesteps[ROLLOUT_STEPS]), dtype=np.int64)
+        out = self.rollout.advance(steps, threads=self.population.threads)
+        self._round_steps = self._round_steps + steps
         rewards, values = out["episode_reward"], out["episode_value"]
         for k, e in zip(*np.nonzero(~np.isnan(rewards)), strict=True):
             self._finished.append((int(k), float(rewards[k, e]), float(values[k, e])))
@@ -134,11 +143,12 @@ class PopulationLearner(TorchLearner):
                                                 * self.population.batch_size).sum()),
                          replay_size=float(self.population.mem_size.mean()))
 
-    def pop_finished_episodes(self) -> list[tuple[int, float, float]]:
-        """The rollout's episodes finished since the last call: ``(member, total reward,
-        final portfolio value)`` in member order."""
+    def pop_finished_episodes(self) -> tuple[list[tuple[int, float, float]], np.ndarray]:
+        """The rollout's episodes finished since the last call, ``(member, total reward,
+        final portfolio value)`` in member order, and each member's env steps since then."""
         out, self._finished = self._finished, []
-        return out
+        steps, self._round_steps = self._round_steps, np.zeros(self.population.k, np.int64)
+        return out, steps
 
     def add_transitions(self, columns: dict[str, Any]) -> None:
         """Append transitions (``obs, actions, rewards, new_obs, terminateds, member``)."""

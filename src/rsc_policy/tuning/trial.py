@@ -4,9 +4,10 @@ The trial's (fold, seed) trainings are the members of one population of
 :class:`~rsc_policy.rllib.algorithm.StrategyAgentAlgo` (each member: the team's rule on its
 fold's training window, its own seed, network, Adam state and replay; all members' learning
 steps in one compiled call). The trial's time axis (what ASHA and PBT see as
-``training_iteration``) is the training episode: after each episode's worth of env steps
-every member is scored greedily on its fold's validation window and the trial reports the
-mean metric over folds x seeds, with a checkpoint (the algorithm without its replay, and the
+``training_iteration``) is the training episode: after each member has trained one more whole
+episode of its own fold (members' folds differ in length; each member is exactly
+``train_sequential`` with that many episodes) every member is scored greedily on its fold's
+validation window and the trial reports the mean metric over folds x seeds, with a checkpoint (the algorithm without its replay, and the
 figures) from which a resumed or PBT-exploited trial continues. The test period is not in
 any fold.
 """
@@ -101,20 +102,27 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
     own = dict(agent)
     if "learning_rate" in own:
         own["lr"] = own.pop("learning_rate")
+    members = trial_members(ctx)
+    exact = ctx["env_copies"] == 1
     if own.get("epsilon_schedule") == "linear" and own.get("epsilon_total_steps") is None:
         own["epsilon_total_steps"] = ctx["episodes"] * ctx["round_steps"]  # the trial's run
-    return (StrategyAgentConfig()
-            .environment(TradingEnv, env_config=dict(env))
-            .training(**own, store_buffer_in_checkpoints=False, learner_threads=1)
-            .population(trial_members(ctx),
-                        rollout="learner" if ctx["env_copies"] == 1 else "env_runners")
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=ctx["env_copies"],
-                         rollout_fragment_length=ctx["fragment"])
-            # one RLlib iteration per round (an iteration costs ~30 ms of RLlib bookkeeping)
-            .reporting(min_sample_timesteps_per_iteration=max(ctx["round_steps"],
-                                                              ctx["env_copies"] * ctx["fragment"]))
-            .debugging(seed=0)
-            .build_algo())
+        if exact:  # each member's own run, as train_sequential(episodes=...) sets it
+            members = [{**m, "agent": {"epsilon_total_steps": ctx["episodes"] * TradingEnv(
+                {**env, **m["env"]}).episode_length}} for m in members]
+    config = (StrategyAgentConfig()
+              .environment(TradingEnv, env_config=dict(env))
+              .training(**own, store_buffer_in_checkpoints=False, learner_threads=1)
+              .env_runners(num_env_runners=0, num_envs_per_env_runner=ctx["env_copies"],
+                           rollout_fragment_length=ctx["fragment"])
+              .debugging(seed=0))
+    if exact:  # a round: one whole episode of every member, one RLlib iteration
+        config = (config.population(members, rollout="learner", episodes_per_iteration=1)
+                  .reporting(min_sample_timesteps_per_iteration=0))
+    else:  # one RLlib iteration per round (an iteration costs ~30 ms of RLlib bookkeeping)
+        config = (config.population(members, rollout="env_runners")
+                  .reporting(min_sample_timesteps_per_iteration=max(
+                      ctx["round_steps"], ctx["env_copies"] * ctx["fragment"])))
+    return config.build_algo()
 
 
 def run_trial(config: dict[str, Any], ctx: Mapping[str, Any]) -> None:
@@ -202,6 +210,8 @@ def _rllib_rounds(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, 
                   state: dict[str, Any], restore: Path | None) -> None:
     from ray import tune
 
+    from rsc_policy.rllib.algorithm import RSC_RESULTS
+
     t_build = time.perf_counter()
     algo = build_population(env, agent, ctx)
     try:
@@ -210,10 +220,13 @@ def _rllib_rounds(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, 
         state["wall_s"] += time.perf_counter() - t_build
         for r in range(state["rounds"], ctx["episodes"]):
             t0 = time.perf_counter()
-            before = algo.global_env_steps
-            while algo.global_env_steps < (r + 1) * ctx["round_steps"]:
-                algo.train()
-            state["env_steps"] += (algo.global_env_steps - before) * len(ctx["members"])
+            trained = 0
+            while True:  # one iteration: one episode of every member (see build_population)
+                trained += int(algo.train()[RSC_RESULTS]["population_env_steps"])
+                if ctx["env_copies"] == 1 or algo.global_env_steps >= (r + 1) * ctx[
+                        "round_steps"]:
+                    break
+            state["env_steps"] += trained
             state["train_s"] += time.perf_counter() - t0
             state["folds"] = _score(env, ctx, [p.act for p in algo.member_policies()])
             state["rounds"] = r + 1
