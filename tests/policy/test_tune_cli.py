@@ -176,7 +176,7 @@ def test_an_interrupted_sweep_resumes_without_losing_or_duplicating_trials(ray_l
     assert kept["metric_value"] == done["metric_value"].iloc[0]
     assert len(runs_frame(url)) == 3  # two trials and the final retraining, no duplicates
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["engine"] == "loop"  # FIFO: the plain population loop
+    assert summary["engine"] == "rllib"  # FIFO too: StrategyAgentAlgo, one report per trial
     assert summary["env_steps"] == int(after["env_steps"].sum()) > 0
     assert summary["env_steps_per_s"] == pytest.approx(summary["env_steps"] / summary["wall_s"])
 
@@ -306,9 +306,10 @@ def test_rllib_engine_trial_parity_with_sequential(ray_local, tmp_path, schedule
     whole episode each, although the folds differ in length: after E rounds each member
     equals ``train_sequential(episodes=E)`` on its fold bit for bit (with a linear epsilon
     schedule too, whose horizon is each member's own run), as the FIFO loop engine does."""
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
     from rsc_env import TradingEnv
     from rsc_policy.agent.sequential import train_sequential
-    from ray.rllib.core import DEFAULT_MODULE_ID
     from rsc_policy.tuning.space import load_space
     from rsc_policy.tuning.sweep import build_context
     from rsc_policy.tuning.trial import build_population, split_config

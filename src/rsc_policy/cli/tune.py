@@ -42,9 +42,9 @@ def tune(
         min=1, help="configurations per trial, trained as one population (--scheduler none, "
                     "--search random) [space file or 1]")] = None,
     engine: Annotated[str | None, typer.Option(
-        help="how a trial trains its population: rllib (StrategyAgentAlgo, a report per "
-             "episode) or loop (the plain population loop) [loop for --scheduler none, "
-             "else rllib]")] = None,
+        help="how a trial trains its population: rllib (StrategyAgentAlgo; ASHA and PBT "
+             "get a report per episode) or loop (the plain population loop, --scheduler "
+             "none; the same figures) [rllib; loop for --configs-per-trial > 1]")] = None,
     max_concurrent: Annotated[int, typer.Option(min=1, help="trials at once (1 CPU each)")] = 2,
     scheduler: Annotated[str, typer.Option(help="asha, pbt or none (FIFO)")] = "asha",
     search: Annotated[str, typer.Option(help="random or optuna")] = "random",

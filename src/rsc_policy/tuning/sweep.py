@@ -294,6 +294,7 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
 
     ctx = build_context(space, {**settings, "engine": trial_engine(settings)})
     ctx["searched"] = space.searched
+    ctx["report_rounds"] = settings["scheduler"] != "none"  # ASHA, PBT read every round
     created = make_run_dir(out, "--resume" if resume else "--out", allow_existing=resume)
     url = resolve_url(settings.get("db"), out)
     store = SweepStore(url, settings["sweep_id"])
@@ -347,13 +348,15 @@ def run(space: SearchSpace, settings: dict[str, Any], out: Path, *, resume: bool
 
 
 def trial_engine(settings: Mapping[str, Any]) -> str:
-    """``settings["engine"]`` if given; else ``"loop"`` for a FIFO sweep (nothing needs a
-    trial's rounds: the plain population loop, no RLlib env runner) and ``"rllib"`` (the
-    population on StrategyAgentAlgo, a report and checkpoint per round) for ASHA and PBT."""
+    """``settings["engine"]`` if given; else ``"rllib"`` (the trial's population on
+    StrategyAgentAlgo, one round per training episode of every member; ASHA and PBT get a
+    report and checkpoint per round, FIFO one at the end), or ``"loop"`` (the plain
+    population loop, the same figures bit for bit) for several configurations per trial,
+    whose observation sizes may differ."""
     given = settings.get("engine")
     if given:
         return str(given)
-    return "loop" if settings["scheduler"] == "none" else "rllib"
+    return "loop" if int(settings.get("configs_per_trial") or 1) > 1 else "rllib"
 
 
 def write_summary(out: Path, settings: Mapping[str, Any], rows: list[dict[str, Any]],

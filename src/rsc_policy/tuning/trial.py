@@ -4,12 +4,13 @@ The trial's (fold, seed) trainings are the members of one population of
 :class:`~rsc_policy.rllib.algorithm.StrategyAgentAlgo` (each member: the team's rule on its
 fold's training window, its own seed, network, Adam state and replay; all members' learning
 steps in one compiled call). The trial's time axis (what ASHA and PBT see as
-``training_iteration``) is the training episode: after each member has trained one more whole
-episode of its own fold (members' folds differ in length; each member is exactly
+``training_iteration``) is the training episode: after each member has trained one more
+whole episode of its own fold (the folds differ in length; each member is exactly
 ``train_sequential`` with that many episodes) every member is scored greedily on its fold's
-validation window and the trial reports the mean metric over folds x seeds, with a checkpoint (the algorithm without its replay, and the
-figures) from which a resumed or PBT-exploited trial continues. The test period is not in
-any fold.
+validation window and the trial reports the mean metric over folds x seeds, with a
+checkpoint (the algorithm without its replay, and the figures) from which a resumed or
+PBT-exploited trial continues; a FIFO sweep's trial reports once, at the end. The test
+period is not in any fold.
 """
 
 from __future__ import annotations
@@ -228,8 +229,11 @@ def _rllib_rounds(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, 
                     break
             state["env_steps"] += trained
             state["train_s"] += time.perf_counter() - t0
-            state["folds"] = _score(env, ctx, [p.act for p in algo.member_policies()])
             state["rounds"] = r + 1
+            if state["rounds"] < ctx["episodes"] and not ctx.get("report_rounds", True):
+                state["wall_s"] += time.perf_counter() - t0
+                continue  # FIFO: nothing reads a round's figures; the trial reports once
+            state["folds"] = _score(env, ctx, [p.act for p in algo.member_policies()])
             if state["rounds"] == ctx["episodes"]:  # a trial that ran all its episodes
                 state["planted"] = planted_score(env, agent, ctx)
             state["wall_s"] += time.perf_counter() - t0
