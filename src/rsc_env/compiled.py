@@ -99,11 +99,20 @@ def fsum(x: np.ndarray, n: int, partials: np.ndarray) -> float:
     return hi
 
 
+@njit(cache=True, inline="always")
+def copy_into(dst, src):
+    """``dst[:] = src`` for 1-D arrays as a plain loop: numba's slice assignment checks the
+    two for overlap first, which made a replay batch's 32-row gather 3.6 us instead of 1.5
+    (measured in a compiled loop, 207-float rows)."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
 @njit(cache=True)
 def observe(state, prm, observations, close, out):
     """``TradingEnv._observation`` into ``out`` (float32)."""
     t = int(state[S_T])
-    out[:] = observations[t]
+    copy_into(out, observations[t])
     ib = prm[P_IB]
     price = close[t]
     d = out.shape[0]

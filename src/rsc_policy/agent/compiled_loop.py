@@ -26,6 +26,7 @@ from rsc_env.compiled import (
     S_PV,
     S_T,
     STATE_SIZE,
+    copy_into,
     env_param_vector,
     env_reset,
     env_step,
@@ -235,7 +236,7 @@ def _advance_member(m, steps, done_steps, observations, close, n_rows, params, e
             episode_reward[m] = 0.0
             env_reset(st, prm, obs_table, prices, current[0])
         else:
-            current[0, :] = nxt
+            copy_into(current[0], nxt)
 
 
 @njit(cache=True, parallel=True)

@@ -26,6 +26,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from rsc_env.compiled import copy_into
 from rsc_policy.agent.blas import matmul_into
 from rsc_policy.agent.rng import choice
 
@@ -124,8 +125,8 @@ def forward_into(x, w1, b1, w2, b2, w3, b3, h1, h2, q):
 @njit(cache=True, inline="always")
 def _dense(x, w, b, out, relu):
     """``out = x @ w.T + b`` (then ReLU), written into ``out``: one BLAS call, one loop."""
-    if x.shape[0] == 1:  # acting on one observation: a vector product
-        np.dot(x, w.T, out)
+    if x.shape[0] == 1:  # acting on one observation: a vector product (a row view typed
+        np.dot(np.ascontiguousarray(x), w.T, out)  # 'A' is copied: numba warns otherwise)
     else:
         matmul_into(x, False, w, True, out)
     for i in range(out.shape[0]):
@@ -333,13 +334,13 @@ def replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq, a
     target copy every ``target_freq[k]`` steps. Returns the loss."""
     choice(rng_state[k], mem_size[k], idx.shape[0], idx)
     for i in range(idx.shape[0]):
-        rows[i, :] = memory[k, idx[i], :]
+        copy_into(rows[i], memory[k, idx[i]])
     loss = member_step(params[k], target[k], grad[k], exp_avg[k], exp_avg_sq[k],
                        adam_step[k:k + 1], rows, d, h1, h2, a, gamma[k], lr[k], beta1, beta2,
                        eps, loss_kind[k], double_q[k], clip_kind[k], clip[k], work)
     sync_count[k] += 1
     if sync_count[k] % target_freq[k] == 0:
-        target[k, :] = params[k, :]
+        copy_into(target[k], params[k])
     return loss
 
 
