@@ -108,11 +108,19 @@ def test_signal_stops_cleanly_with_a_resumable_checkpoint(tmp_path, sig, code, p
 
 
 def test_sigkill_leaves_a_stale_run_that_mark_interrupted_closes(tmp_path):
+    """(Before the SIGKILL: SIGUSR1 makes the running rsc-train print its stacks and go on.)"""
     out, log = tmp_path / "run", tmp_path / "train.log"
     url = f"sqlite:///{out}/rsc.sqlite"
     proc = _start(["--sequential", "--env-steps", "100000000"], out, log)
     try:
         _wait_for_episodes(proc, url, log)
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while "train_job.py" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling the log for the stack dump
+        assert "(most recent call first)" in log.read_text() and "train_job.py" in \
+            log.read_text(), log.read_text()
+        assert proc.poll() is None  # it trains on
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -3,7 +3,8 @@
 
 * a user mistake: one line ``error: ...`` on stderr, exit code 2;
 * Ctrl-C: exit 130; SIGTERM: exit 143 (no traceback either way);
-* ``kill -USR1`` prints every thread's stack on stderr (where a stuck run is);
+* with ``stack_dump=True`` (rsc-train), ``kill -USR1`` prints every thread's stack on stderr
+  (where a stuck run is; Ray Tune keeps SIGUSR1 as its own stop signal, so rsc-tune does not);
 * anything else is a bug: one line on stderr naming the error and a log file that holds the
   traceback, exit code 1.
 """
@@ -144,10 +145,12 @@ def _log_internal(prog: str) -> Path:
     return path
 
 
-def cli_errors(prog: str, user_errors: Sequence[str] = ()) -> Callable[[F], F]:
+def cli_errors(prog: str, user_errors: Sequence[str] = (), *, stack_dump: bool = False
+               ) -> Callable[[F], F]:
     """Decorate a typer command with the error path described in the module docstring;
     ``user_errors``: the tool's own user-error types as ``"module:Class"`` names (resolved
-    lazily, see :func:`user_error_types`)."""
+    lazily, see :func:`user_error_types`); ``stack_dump``: SIGUSR1 prints every thread's
+    stack."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -155,7 +158,7 @@ def cli_errors(prog: str, user_errors: Sequence[str] = ()) -> Callable[[F], F]:
             saved = _handlers()
             _received.clear()  # a new command has seen no signal yet
             install_signal_handlers()
-            dump = _stack_dump_on_sigusr1()
+            dump = stack_dump and _stack_dump_on_sigusr1()
             try:
                 return fn(*args, **kwargs)
             except typer.Exit:

@@ -31,7 +31,7 @@ def _opt(name: str, help: str, flag: str | None = None) -> typer.models.OptionIn
 
 
 @app.command()
-@cli_errors("rsc-train", USER_ERRORS)
+@cli_errors("rsc-train", USER_ERRORS, stack_dump=True)
 def train(
     data: Annotated[str | None, _opt("data", "OHLCV CSV path or bundled sample (sp500)")] = None,
     date_format: Annotated[str | None, _opt("date_format", "strftime format of the CSV's "
