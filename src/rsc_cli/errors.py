@@ -45,11 +45,9 @@ _received: list[int] = []  # signals seen, so the exit code survives a re-raised
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     # Ray's blocking calls turn any exception from a signal handler into KeyboardInterrupt,
     # and one raised inside a destructor is swallowed: the record keeps the signal for
-    # :func:`raise_if_interrupted` and the exit code.
+    # :func:`raise_if_interrupted` (which raises it now) and the exit code.
     _received.append(signum)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Terminated(f"signal {signum}")
+    raise_if_interrupted()
 
 
 def sigterm_received() -> bool:

@@ -138,18 +138,17 @@ class StrategyAgentAlgo(Algorithm):
     def training_step(self) -> None:
         t0 = time.perf_counter()
         steps_before = self.global_env_steps
-        self._member_steps: int | None = None  # set where members take unequal steps
         if self.config.is_population and self.config.population_rollout == "learner":
-            self._training_step_on_learner()
-        elif self.config.is_exact:
-            self._training_step_exact()
-        elif self.env_runner_group.num_remote_env_runners() == 0:
-            self._training_step_local()
+            members = self._training_step_on_learner()  # members may take unequal steps
         else:
-            self._training_step_async()
+            if self.config.is_exact:
+                self._training_step_exact()
+            elif self.env_runner_group.num_remote_env_runners() == 0:
+                self._training_step_local()
+            else:
+                self._training_step_async()
+            members = (self.global_env_steps - steps_before) * len(self._stored)
         self._write_finished()
-        members = self._member_steps if self._member_steps is not None else \
-            (self.global_env_steps - steps_before) * len(self._stored)
         self.metrics.log_value((RSC_RESULTS, "population_env_steps"), members, reduce="sum")
         rate = (self.global_env_steps - steps_before) / max(time.perf_counter() - t0, 1e-9)
         self._log_rsc("env_steps_per_s", rate)
@@ -263,12 +262,13 @@ class StrategyAgentAlgo(Algorithm):
         self.metrics.aggregate([runner.get_metrics()], key=ENV_RUNNER_RESULTS)
         self.metrics.log_value(("timers", "sample_s"), t_sample, reduce="sum")
 
-    def _training_step_on_learner(self) -> None:
+    def _training_step_on_learner(self) -> int:
         """``population(rollout="learner")``: the learner steps every member's env
         ``min_sample_timesteps_per_iteration`` times (with ``episodes_per_iteration=N``: to
         the end of its N-th next episode) in compiled code, one learning step per env step
         (one ``learner_group.update``); the finished episodes and the steps each member took
-        come back with the learner's ``pop_finished_episodes``."""
+        come back with the learner's ``pop_finished_episodes``. Returns the env steps all
+        members took."""
         episodes = self.config.population_episodes_per_iteration
         n = max(1, self.config.min_sample_timesteps_per_iteration)
         t0 = time.perf_counter()
@@ -283,7 +283,6 @@ class StrategyAgentAlgo(Algorithm):
         n = int(steps.max())  # the members' env steps: all n, or each to its episode's end
         self.global_env_steps += n
         self._stored += steps
-        self._member_steps = int(steps.sum())
         # what RLlib's iteration loop counts against min_sample_timesteps_per_iteration
         self.metrics.log_value((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), n,
                                reduce="lifetime_sum")
@@ -297,6 +296,7 @@ class StrategyAgentAlgo(Algorithm):
             self._push_weights_to_local_runner()
         self.metrics.log_value(("timers", "learn_step_s"), time.perf_counter() - t0,
                                reduce="sum")
+        return int(steps.sum())
 
     def _training_step_local(self) -> None:
         """Throughput rules without remote runners: sample a fragment, then train."""

@@ -70,22 +70,14 @@ class PopulationLearner(TorchLearner):
         self._round_steps = np.zeros(self.population.k, dtype=np.int64)  # env steps since
 
     def _build_rollout(self) -> Any:
-        """Every member's :class:`rsc_env.TradingEnv` in a
-        :class:`~rsc_policy.agent.compiled_loop.CompiledRollout` (an env that cannot be built
-        names its member)."""
+        """Every member's :class:`rsc_env.TradingEnv`, built as the env runner builds them
+        (:class:`~rsc_policy.rllib.population_env.PopulationEnv`: an env that cannot be
+        built names its member), in a
+        :class:`~rsc_policy.agent.compiled_loop.CompiledRollout`."""
         from rsc_policy.agent.compiled_loop import CompiledRollout
-        from rsc_policy.rllib.population_env import ENV_CLASS, MEMBER_ENVS, MEMBER_NAMES
+        from rsc_policy.rllib.population_env import PopulationEnv
 
-        cfg = self.config.env_config
-        envs = []
-        for k, (name, env_config) in enumerate(zip(cfg[MEMBER_NAMES], cfg[MEMBER_ENVS],
-                                                   strict=True)):
-            try:
-                envs.append(cfg[ENV_CLASS](dict(env_config)))
-            except Exception as exc:
-                raise ValueError(f"population member {k} ({name}): its env cannot be built: "
-                                 f"{exc}") from exc
-        return CompiledRollout(self.population, envs)
+        return CompiledRollout(self.population, PopulationEnv(self.config.env_config).envs)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: ModuleID,
