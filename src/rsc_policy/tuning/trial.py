@@ -114,8 +114,9 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
               .environment(TradingEnv, env_config=dict(env))
               .training(**own, store_buffer_in_checkpoints=False, learner_threads=1)
               .env_runners(num_env_runners=0, num_envs_per_env_runner=ctx["env_copies"],
-                           rollout_fragment_length=ctx["fragment"])
-              .debugging(seed=0))
+                           rollout_fragment_length=ctx["fragment"]))
+    # no .debugging(seed=...): every member is seeded by its own seed, and RLlib's global
+    # seeding would import torch's compiler stack into the trial (~2 s per process)
     if exact:  # a round: one whole episode of every member, one RLlib iteration
         config = (config.population(members, rollout="learner", episodes_per_iteration=1)
                   .reporting(min_sample_timesteps_per_iteration=0))
