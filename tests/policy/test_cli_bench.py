@@ -107,6 +107,13 @@ def test_sweep_writes_the_five_ways_and_the_flop_limit(ray_local, tmp_path: Path
             assert h[way] == h["sequential"] or (
                 math.isnan(h[way]) and math.isnan(h["sequential"])), (way, h["member"])
     assert "(e) the same population on StrategyAgentAlgo" in (out / "sweep.md").read_text()
+    # the products on one member's own shapes, and (e)'s member env step beside them
+    assert doc["member_products_us"] > 0
+    assert math.isclose(doc["member_shapes_limit_env_steps_per_s"],
+                        doc["cores"] * 1e6 / doc["member_products_us"])
+    assert math.isclose(doc["member_step_us"] * doc["population_learner_env_steps_per_s"],
+                        doc["cores"] * 1e6)
+    assert "On one member's own shapes" in (out / "sweep.md").read_text()
 
 
 def test_sweep_refuses_bad_sizes(tmp_path: Path) -> None:

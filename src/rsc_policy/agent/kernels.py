@@ -286,6 +286,30 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     return total / n
 
 
+@njit(cache=True)
+def step_products(n: int, s, w1, w2, w3) -> None:
+    """The matrix products of :func:`member_step` alone (no double-Q), ``n`` times, with the
+    same BLAS calls on the same shapes (``s``: the batch's observations): what
+    :func:`rsc_policy.cli.limits.member_products_us` times."""
+    b, h1, h2, a = s.shape[0], w1.shape[0], w2.shape[0], w3.shape[0]
+    x1 = np.empty((b, h1), dtype=np.float32)
+    x2 = np.empty((b, h2), dtype=np.float32)
+    q = np.empty((b, a), dtype=np.float32)
+    g1 = np.empty_like(w1)
+    g2 = np.empty_like(w2)
+    g3 = np.empty_like(w3)
+    for _ in range(n):
+        for _ in range(2):  # target on s', online on s
+            matmul_into(s, False, w1, True, x1)
+            matmul_into(x1, False, w2, True, x2)
+            matmul_into(x2, False, w3, True, q)
+        matmul_into(q, True, x2, False, g3)
+        matmul_into(q, False, w3, False, x2)
+        matmul_into(x2, True, x1, False, g2)
+        matmul_into(x2, False, w2, False, x1)
+        matmul_into(x1, True, s, False, g1)
+
+
 @njit(cache=True, inline="always")
 def argmax_row(q, i):
     """``argmax_a q[i, a]``, the first index on ties (like ``torch.argmax``)."""

@@ -56,6 +56,30 @@ def gemm_products(obs_dim: int, n_actions: int = 3, rows: int = BATCH) -> Callab
     return products
 
 
+def member_products_us(obs_dim: int, n_actions: int = 3, n: int = 4000) -> float:
+    """Microseconds of one member's learning-step products on its own shapes (batch 32, one
+    BLAS call per product, as :func:`rsc_policy.agent.kernels.member_step` makes them: two
+    forward passes and one backward), called from compiled code on one core, so neither
+    Python's dispatch nor anything but the products is counted (median of 5 runs of ``n``)."""
+    from rsc_policy.agent.kernels import step_products
+
+    rng = np.random.default_rng(1)
+    s = rng.standard_normal((BATCH, obs_dim)).astype(np.float32)
+    w1 = rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32)
+    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
+    w3 = rng.standard_normal((n_actions, HIDDEN)).astype(np.float32)
+    from threadpoolctl import threadpool_limits
+
+    times = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        step_products(n, s, w1, w2, w3)  # compiled (or loaded), and the core warm
+        for _ in range(5):
+            t0 = time.perf_counter()
+            step_products(n, s, w1, w2, w3)
+            times.append((time.perf_counter() - t0) / n * 1e6)
+    return float(np.median(times))
+
+
 def one_core_us(fn: Callable[[], Any], n: int) -> float:
     """:func:`median_us` with BLAS held to one thread (threadpoolctl): OpenBLAS splits a
     product above ~2.6e5 multiply-adds over every core, so a K-member stacked product timed

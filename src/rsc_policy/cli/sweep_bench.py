@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rsc_policy.cli.limits import BATCH, HIDDEN, gemm_products, one_core_us
+from rsc_policy.cli.limits import BATCH, HIDDEN, gemm_products, member_products_us, one_core_us
 
 LRS = (1e-3, 5e-4, 3e-4, 2e-4)
 
@@ -144,6 +144,11 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     result["step_mflop"] = step_flops(obs_dim) / 1e6
     result["gemm_gflops_per_core"] = rate
     result["flop_limit_env_steps_per_s"] = cores * rate * 1e9 / step_flops(obs_dim)
+    # the same products on one member's own shapes (batch 32, one BLAS call each), and what
+    # a member env step of (e) costs per core beside them
+    result["member_products_us"] = member_products_us(obs_dim)
+    result["member_shapes_limit_env_steps_per_s"] = cores * 1e6 / result["member_products_us"]
+    result["member_step_us"] = cores * 1e6 / result["population_learner_env_steps_per_s"]
     result["held_out_sharpe"] = [
         {"member": m["name"], "seed": m["seed"], "learning_rate": m["agent"]["learning_rate"],
          "sequential": a, "population": c, "population_loop": d, "population_learner": e}
@@ -284,6 +289,14 @@ def sweep_markdown(r: dict[str, Any]) -> str:
               f"{r['gemm_gflops_per_core']:.0f} GFLOP/s (the step's matrix products, stacked "
               f"over members, timed here on one core) / {r['step_mflop']:.2f} MFLOP per "
               "learning step (one learning step per env step; env and acting not counted).",
+              "", f"On one member's own shapes (batch 32, one BLAS call per product, timed "
+              f"from compiled code on one core) the products of a learning step take "
+              f"{r['member_products_us']:.1f} µs: "
+              f"{r['member_shapes_limit_env_steps_per_s']:,.0f} agent env steps/s on "
+              f"{r['cores']} cores. A member env step of (e) costs {r['member_step_us']:.1f} µs "
+              f"of a core: those products, then the env step, acting, the replay draw, the "
+              f"loss, the bias and ReLU loops and Adam "
+              f"({r['member_step_us'] - r['member_products_us']:.1f} µs).",
               "", "| member | seed | lr | held-out Sharpe (a) | (c) | (d) | (e) |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for h in r["held_out_sharpe"]:
