@@ -44,6 +44,17 @@ def register_gymnasium() -> str:
 if "gymnasium" in sys.modules:  # gym.make("rsc_env:rsc/Trading-v0") imports gymnasium first
     register_gymnasium()
 
+
+def _drop_stale_numba_cache() -> None:
+    from pathlib import Path
+
+    from rsc_env.numba_cache import drop_stale_cache, package_sources
+
+    drop_stale_cache(Path(__file__).parent, package_sources())
+
+
+_drop_stale_numba_cache()  # before any cached kernel of rsc_env loads (see numba_cache)
+
 _WHERE = {
     "MarketDataError": "data", "load_ohlcv": "data", "load_sample": "data",
     "split_by_date": "data", "validate_ohlcv": "data", "TradingEnv": "env",

@@ -34,3 +34,16 @@ There is no shared global RNG anywhere; each source of randomness is dedicated a
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+from rsc_env.numba_cache import drop_stale_cache, package_sources
+
+#: This package's modules with cached numba functions (a test checks the list is complete).
+NUMBA_MODULES = ("blas.py", "compiled_loop.py", "exploration.py", "kernels.py", "rng.py")
+
+# Before any cached kernel here loads: they inline rsc_env's compiled env and helpers too,
+# which numba's cache does not track (see rsc_env.numba_cache).
+drop_stale_cache(Path(__file__).parent,
+                 [*(Path(__file__).parent / name for name in NUMBA_MODULES),
+                  *package_sources()])

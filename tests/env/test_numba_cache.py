@@ -1,0 +1,48 @@
+"""numba's cache knows only a kernel's own file (numba issue #1833): the packages drop their
+cached kernels when any source those kernels compile from has changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rsc_env
+from rsc_env.numba_cache import STAMP, drop_stale_cache, package_sources, sources_digest
+
+SRC = Path(rsc_env.__file__).resolve().parents[1]
+
+
+def test_cached_kernels_are_dropped_when_an_inlined_source_changes(tmp_path):
+    helper, kernel = tmp_path / "helper.py", tmp_path / "kernel.py"
+    helper.write_text("def f(x):\n    return x + 1\n")
+    kernel.write_text("from helper import f\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    for name in ("kernel.k-1.py311.nbi", "kernel.k-1.py311.1.nbc", "kernel.cpython-311.pyc"):
+        (cache / name).write_text("old")
+    assert drop_stale_cache(tmp_path, [kernel, helper])  # no stamp yet: nothing is trusted
+    assert sorted(p.name for p in cache.iterdir()) == sorted([STAMP, "kernel.cpython-311.pyc"])
+    (cache / "kernel.k-1.py311.nbi").write_text("compiled from the sources as they are")
+    assert not drop_stale_cache(tmp_path, [kernel, helper])  # unchanged: the cache stays
+    assert (cache / "kernel.k-1.py311.nbi").exists()
+    helper.write_text("def f(x):\n    return x + 2\n")  # only the inlined helper changes
+    assert drop_stale_cache(tmp_path, [kernel, helper])
+    assert not (cache / "kernel.k-1.py311.nbi").exists()
+    assert (cache / STAMP).read_text() == sources_digest([kernel, helper])
+
+
+def test_a_read_only_or_missing_place_is_left_alone(tmp_path):
+    assert not drop_stale_cache(tmp_path / "gone", [tmp_path / "missing.py"])
+
+
+def test_every_module_with_cached_kernels_is_covered():
+    import rsc_policy.agent as agent
+
+    cached = {p.relative_to(SRC) for p in SRC.rglob("*.py") if "cache=True" in p.read_text()}
+    listed = {p.resolve().relative_to(SRC) for p in package_sources()}
+    listed |= {Path("rsc_policy/agent") / name for name in agent.NUMBA_MODULES}
+    assert cached == listed
+    # importing the packages stamped their caches with the sources as they are now
+    here = Path(agent.__file__).parent
+    stamp = (here / "__pycache__" / STAMP).read_text()
+    assert stamp == sources_digest([*(here / n for n in agent.NUMBA_MODULES),
+                                    *package_sources()])
