@@ -19,7 +19,7 @@ from rsc_policy.agent.loss import AutogradUpdate
 from rsc_policy.agent.network import build_qnet
 from rsc_policy.agent.replay import ReplayMemory
 from rsc_policy.agent.update import DQNUpdate
-from rsc_policy.cli.limits import gemm_products
+from rsc_policy.cli.limits import gemm_products, step_matrices
 
 OBS, HIDDEN, ACTIONS, BATCH = 102, 64, 3, 32
 
@@ -52,12 +52,7 @@ def flops() -> int:
 def test_gemm_floor(benchmark):
     """The step's matrix products alone (float32 BLAS, the kernel's own calls from compiled
     code): what the step cannot beat with this BLAS."""
-    rng = np.random.default_rng(1)
-    s = rng.standard_normal((BATCH, OBS)).astype(np.float32)
-    w1 = rng.standard_normal((HIDDEN, OBS)).astype(np.float32)
-    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
-    w3 = rng.standard_normal((ACTIONS, HIDDEN)).astype(np.float32)
-    benchmark(step_products, 1, s, w1, w2, w3)
+    benchmark(step_products, 1, *step_matrices(OBS, ACTIONS))
     benchmark.extra_info["mflop"] = flops() / 1e6
 
 

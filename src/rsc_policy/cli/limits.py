@@ -33,15 +33,22 @@ def median_us(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
     return float(np.median(times))
 
 
+def step_matrices(obs_dim: int, n_actions: int = 3, rows: int = BATCH
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded float32 stand-ins of a learning step's batch (``rows`` x ``obs_dim``) and the
+    64-64 Q-network's three weight matrices (what the products are timed on)."""
+    rng = np.random.default_rng(1)
+    return (rng.standard_normal((rows, obs_dim)).astype(np.float32),
+            rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32),
+            rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32),
+            rng.standard_normal((n_actions, HIDDEN)).astype(np.float32))
+
+
 def gemm_products(obs_dim: int, n_actions: int = 3, rows: int = BATCH) -> Callable[[], None]:
     """The learning step's matrix products alone, as float32 BLAS matmuls on ``rows`` rows
     (one batch: 32; ``rows = K x 32`` stacks K members' batches into one product each): two
     forward passes (target on s', online on s) and one backward of the 64-64 MLP."""
-    rng = np.random.default_rng(1)
-    s = rng.standard_normal((rows, obs_dim)).astype(np.float32)
-    w1 = rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32)
-    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
-    w3 = rng.standard_normal((n_actions, HIDDEN)).astype(np.float32)
+    s, w1, w2, w3 = step_matrices(obs_dim, n_actions, rows)
 
     def products() -> None:
         for _ in range(2):
@@ -61,14 +68,11 @@ def member_products_us(obs_dim: int, n_actions: int = 3, n: int = 4000) -> float
     BLAS call per product, as :func:`rsc_policy.agent.kernels.member_step` makes them: two
     forward passes and one backward), called from compiled code on one core, so neither
     Python's dispatch nor anything but the products is counted (median of 5 runs of ``n``)."""
+    from threadpoolctl import threadpool_limits
+
     from rsc_policy.agent.kernels import step_products
 
-    rng = np.random.default_rng(1)
-    s = rng.standard_normal((BATCH, obs_dim)).astype(np.float32)
-    w1 = rng.standard_normal((HIDDEN, obs_dim)).astype(np.float32)
-    w2 = rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32)
-    w3 = rng.standard_normal((n_actions, HIDDEN)).astype(np.float32)
-    from threadpoolctl import threadpool_limits
+    s, w1, w2, w3 = step_matrices(obs_dim, n_actions)
 
     times = []
     with threadpool_limits(limits=1, user_api="blas"):
