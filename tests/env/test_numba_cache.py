@@ -30,8 +30,12 @@ def test_cached_kernels_are_dropped_when_an_inlined_source_changes(tmp_path):
     assert (cache / STAMP).read_text() == sources_digest([kernel, helper])
 
 
-def test_a_read_only_or_missing_place_is_left_alone(tmp_path):
-    assert not drop_stale_cache(tmp_path / "gone", [tmp_path / "missing.py"])
+def test_an_unreadable_source_leaves_the_cache_alone(tmp_path):
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    (cache / "kernel.k-1.py311.nbi").write_text("old")
+    assert not drop_stale_cache(tmp_path, [tmp_path / "missing.py"])  # an OSError: no change
+    assert sorted(p.name for p in cache.iterdir()) == ["kernel.k-1.py311.nbi"]
 
 
 def test_every_module_with_cached_kernels_is_covered():
