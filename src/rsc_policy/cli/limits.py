@@ -95,14 +95,6 @@ def one_core_us(fn: Callable[[], Any], n: int) -> float:
         return median_us(fn, n)
 
 
-def gemm_floor_us(obs_dim: int, n_actions: int = 3) -> float:
-    """The step's matrix products alone on one core, the BLAS calls the kernel makes, from
-    compiled code (:func:`member_products_us`): what the step cannot beat with this BLAS.
-    (Timed as numpy matmuls, :func:`gemm_products`, they cost ~1.5x more here: numpy's
-    per-call dispatch, which the compiled step does not pay.)"""
-    return member_products_us(obs_dim, n_actions)
-
-
 def measure_limits(env: Any, n_cores: int) -> dict[str, float]:
     """Time ``E``, ``A``, ``L`` and the GEMM floor on ``env`` (one thread); derive ceilings."""
     import torch
@@ -140,7 +132,9 @@ def measure_limits(env: Any, n_cores: int) -> dict[str, float]:
                       rng.random(2000) < 0.01)
         upd = DQNUpdate(build_qnet(obs_dim, n_actions, 0), build_qnet(obs_dim, n_actions, 0))
         learn_us = median_us(lambda: upd(mem.sample(BATCH)), 1000)
-        floor_us = gemm_floor_us(obs_dim, n_actions)
+        # the GEMM floor: the kernel's own BLAS calls from compiled code (as numpy matmuls,
+        # gemm_products, they cost ~1.5x more here: numpy's per-call dispatch)
+        floor_us = member_products_us(obs_dim, n_actions)
     finally:
         torch.set_num_threads(threads)
     return with_ceilings({"env_step_us": env_us, "act_us": act_us, "learn_step_us": learn_us,
