@@ -98,6 +98,7 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
     with more, the driver's own env runner samples ``env_copies`` copies per member
     (throughput mode)."""
     from rsc_env import TradingEnv
+    from rsc_policy.agent.sequential import run_total
     from rsc_policy.rllib.config import StrategyAgentConfig
 
     own = dict(agent)
@@ -107,9 +108,9 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
     exact = ctx["env_copies"] == 1
     if own.get("epsilon_schedule") == "linear" and own.get("epsilon_total_steps") is None:
         own["epsilon_total_steps"] = ctx["episodes"] * ctx["round_steps"]  # the trial's run
-        if exact:  # each member's own run, as train_sequential(episodes=...) sets it
-            members = [{**m, "agent": {"epsilon_total_steps": ctx["episodes"] * TradingEnv(
-                {**env, **m["env"]}).episode_length}} for m in members]
+        if exact:  # each member's own run, set by train_sequential's own rule
+            members = [{**m, "agent": {"epsilon_total_steps": run_total(
+                TradingEnv({**env, **m["env"]}), ctx["episodes"], None)}} for m in members]
     config = (StrategyAgentConfig()
               .environment(TradingEnv, env_config=dict(env))
               .training(**own, store_buffer_in_checkpoints=False, learner_threads=1)
