@@ -4,7 +4,7 @@ same run; greedy act <= 10 us.
 
 Run: ``pytest bench/bench_learner.py --benchmark-only``. The floor: one step is two forward
 passes (target on s', online on s) and one backward of the MLP on 32 rows, ~2.4 MFLOP in
-matrix products; ``test_gemm_floor`` times exactly those products, the kernel's own BLAS calls
+matrix products; ``test_gemm_floor`` times exactly those products, the kernel's own calls
 from compiled code (1 thread), nothing else (``test_gemm_floor_numpy``: as numpy matmuls).
 """
 
@@ -50,8 +50,8 @@ def flops() -> int:
 
 
 def test_gemm_floor(benchmark):
-    """The step's matrix products alone (float32 BLAS, the kernel's own calls from compiled
-    code): what the step cannot beat with this BLAS."""
+    """The step's matrix products alone (float32, the kernel's own calls from compiled
+    code, ``gemm.c`` or BLAS): what the step cannot beat with these products."""
     benchmark(step_products, 1, *step_matrices(OBS, ACTIONS))
     benchmark.extra_info["mflop"] = flops() / 1e6
 

@@ -29,9 +29,9 @@ def package_sources() -> list[Path]:
     return [here / name for name in NUMBA_MODULES]
 
 
-def sources_digest(sources: Iterable[Path]) -> str:
-    """SHA-256 over the names and contents of ``sources`` (sorted)."""
-    h = hashlib.sha256()
+def sources_digest(sources: Iterable[Path], extra: str = "") -> str:
+    """SHA-256 over the names and contents of ``sources`` (sorted), and ``extra``."""
+    h = hashlib.sha256(extra.encode())
     for path in sorted(Path(p) for p in sources):
         h.update(path.name.encode())
         h.update(b"\0")
@@ -39,14 +39,16 @@ def sources_digest(sources: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-def drop_stale_cache(package_dir: Path, sources: Iterable[Path]) -> bool:
+def drop_stale_cache(package_dir: Path, sources: Iterable[Path], extra: str = "") -> bool:
     """Delete numba's cache files in ``package_dir/__pycache__`` unless they were compiled
-    from ``sources`` as they are now (the stamped digest); True if it deleted (or found no
-    stamp). Errors of the file system (a read-only install) leave everything as it is."""
+    from ``sources`` as they are now (the stamped digest; ``extra``: anything else the
+    compiled code depends on, such as which product library it calls); True if it deleted
+    (or found no stamp). Errors of the file system (a read-only install) leave everything
+    as it is."""
     cache = Path(package_dir) / "__pycache__"
     stamp = cache / STAMP
     try:
-        digest = sources_digest(sources)
+        digest = sources_digest(sources, extra)
         if stamp.is_file() and stamp.read_text() == digest:
             return False
         if cache.is_dir():

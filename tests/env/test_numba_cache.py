@@ -40,6 +40,7 @@ def test_an_unreadable_source_leaves_the_cache_alone(tmp_path):
 
 def test_every_module_with_cached_kernels_is_covered():
     import rsc_policy.agent as agent
+    from rsc_policy.agent import native
 
     cached = {p.relative_to(SRC) for p in SRC.rglob("*.py") if "cache=True" in p.read_text()}
     listed = {p.resolve().relative_to(SRC) for p in package_sources()}
@@ -49,4 +50,5 @@ def test_every_module_with_cached_kernels_is_covered():
     here = Path(agent.__file__).parent
     stamp = (here / "__pycache__" / STAMP).read_text()
     assert stamp == sources_digest([*(here / n for n in agent.NUMBA_MODULES),
-                                    *package_sources()])
+                                    here / "gemm.c", *package_sources()],
+                                   extra=native.BACKEND)

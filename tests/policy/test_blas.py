@@ -62,3 +62,81 @@ def test_backend_is_numpy_openblas_on_numpy_wheels():
     if not bundled:
         pytest.skip("this numpy is not a PyPI wheel with a bundled OpenBLAS")
     assert blas.BACKEND == "numpy-openblas"
+
+
+# ------------------------------------------------------------- gemm.c (blas.gemm_into)
+@njit
+def _native(a, trans_a, b, c):
+    blas.native_gemm_into(a, trans_a, b, c)
+
+
+@njit
+def _via_blas(a, trans_a, b, c):
+    blas.blas_gemm_into(a, trans_a, b, c)
+
+
+@njit
+def _native_t(w, wt):
+    blas.native_transpose_into(w, wt)
+
+
+def _fma_chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` with every element summed over k in order, each step ``acc + a*b`` rounded
+    once to float32 (a float32 product is exact in float64): what one FMA chain gives."""
+    acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
+    for k in range(a.shape[1]):
+        acc = (acc.astype(np.float64)
+               + np.outer(a[:, k].astype(np.float64), b[k].astype(np.float64))
+               ).astype(np.float32)
+    return acc
+
+
+needs_native = pytest.mark.skipif(not blas.native.AVAILABLE,
+                                  reason="gemm.c not built here (no AVX2/FMA or no compiler)")
+
+
+@needs_native
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize(("m", "k", "n"), [(32, 102, 64), (32, 64, 3), (3, 32, 64),
+                                           (102, 32, 64), (7, 13, 19), (1, 5, 8)])
+def test_native_gemm_is_one_fma_chain_per_element(trans_a, m, k, n):
+    """Every row and column tail (rows not a multiple of 4, columns of 8 or 16) sums in the
+    documented order, so the step's figures do not depend on where an element falls."""
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = np.full((m, n), np.nan, dtype=np.float32)
+    _native(a, trans_a, b, c)
+    op_a = np.ascontiguousarray(a.T) if trans_a else a
+    np.testing.assert_array_equal(c, _fma_chain(op_a, b))
+    via_blas = np.full_like(c, np.nan)
+    _via_blas(a, trans_a, b, via_blas)  # the fallback computes the same product
+    np.testing.assert_allclose(c, via_blas, rtol=1e-5, atol=1e-5)
+
+
+@needs_native
+def test_native_gemm_reads_replay_column_slices_in_place():
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((32, 2 * 102 + 3)).astype(np.float32)
+    g = rng.standard_normal((32, 64)).astype(np.float32)
+    wt = rng.standard_normal((102, 64)).astype(np.float32)
+    for view in (rows[:, :102], rows[:, 102:204]):
+        copy = np.ascontiguousarray(view)
+        for trans_a, a, b, shape in ((True, g, None, (64, 102)), (False, None, wt, (32, 64))):
+            got, want = np.empty(shape, np.float32), np.empty(shape, np.float32)
+            if trans_a:  # the input layer's weight gradient g.T @ s
+                _native(a, True, view, got)
+                _native(a, True, copy, want)
+            else:  # the input layer's forward s @ w.T
+                _native(view, False, b, got)
+                _native(copy, False, b, want)
+            np.testing.assert_array_equal(got, want)
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(64, 102), (64, 64), (3, 64), (13, 21), (8, 8)])
+def test_native_transpose(shape):
+    w = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    wt = np.full(shape[::-1], np.nan, dtype=np.float32)
+    _native_t(w, wt)
+    np.testing.assert_array_equal(wt, w.T)

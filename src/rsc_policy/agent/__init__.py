@@ -38,6 +38,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rsc_env.numba_cache import drop_stale_cache, package_sources
+from rsc_policy.agent import native
 
 #: This package's modules with cached numba functions (a test checks the list is complete).
 NUMBA_MODULES = ("blas.py", "compiled_loop.py", "exploration.py", "kernels.py", "rng.py")
@@ -46,4 +47,5 @@ NUMBA_MODULES = ("blas.py", "compiled_loop.py", "exploration.py", "kernels.py", 
 # which numba's cache does not track (see rsc_env.numba_cache).
 drop_stale_cache(Path(__file__).parent,
                  [*(Path(__file__).parent / name for name in NUMBA_MODULES),
-                  *package_sources()])
+                  Path(__file__).parent / "gemm.c", *package_sources()],
+                 extra=native.BACKEND)

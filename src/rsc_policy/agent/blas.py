@@ -112,3 +112,95 @@ if _LIBRARY is not None:
                c.shape[1])
 else:
     matmul_into = _np_dot_into
+
+
+# ------------------------------------------------- gemm.c (rsc_policy.agent.native)
+from rsc_policy.agent import native  # noqa: E402  (after BLAS: the fallback)
+
+
+def _int_args(context, builder, tys, args, idx):
+    return [context.cast(builder, args[i], tys[i], types.int64) for i in idx]
+
+
+@intrinsic
+def _rsc_gemm(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc):
+    """``rsc_gemm(m, n, k, a, sai, sak, b, ldb, c, ldc)`` of ``gemm.c``."""
+    sig = types.void(m, n, k, a, sai, sak, b, ldb, c, ldc)
+
+    def codegen(context, builder, signature, args):
+        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
+        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, i64, fp, i64, i64, fp, i64, fp, i64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_gemm")
+        tys = signature.args
+
+        def data(i):
+            return context.make_array(tys[i])(context, builder, args[i]).data
+
+        m_, n_, k_, sai_, sak_, ldb_, ldc_ = _int_args(context, builder, tys, args,
+                                                       (0, 1, 2, 4, 5, 7, 9))
+        builder.call(fn, [m_, n_, k_, data(3), sai_, sak_, data(6), ldb_, data(8), ldc_])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _rsc_transpose(typingctx, rows, cols, src, lds, dst, ldd):
+    """``rsc_transpose(rows, cols, src, lds, dst, ldd)`` of ``gemm.c``."""
+    sig = types.void(rows, cols, src, lds, dst, ldd)
+
+    def codegen(context, builder, signature, args):
+        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
+        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, fp, i64, fp, i64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_transpose")
+        tys = signature.args
+
+        def data(i):
+            return context.make_array(tys[i])(context, builder, args[i]).data
+
+        r_, c_, lds_, ldd_ = _int_args(context, builder, tys, args, (0, 1, 3, 5))
+        builder.call(fn, [r_, c_, data(2), lds_, data(4), ldd_])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def native_gemm_into(a, trans_a, b, c):
+    """``c = op(a) @ b`` (``op(a) = a.T`` when ``trans_a``) through ``gemm.c``: each element
+    one FMA chain over k in order. ``a`` and ``b`` float32 matrices whose rows are contiguous
+    (column slices of a replay batch are read in place), ``c`` C-contiguous."""
+    s0 = a.strides[0] // 4
+    if trans_a:
+        _rsc_gemm(a.shape[1], b.shape[1], a.shape[0], a, 1, s0, b, b.strides[0] // 4, c,
+                  c.shape[1])
+    else:
+        _rsc_gemm(a.shape[0], b.shape[1], a.shape[1], a, s0, 1, b, b.strides[0] // 4, c,
+                  c.shape[1])
+
+
+@njit(cache=True, inline="always")
+def native_transpose_into(w, wt):
+    """``wt[:, :] = w.T`` (both C-contiguous) through ``gemm.c``."""
+    _rsc_transpose(w.shape[0], w.shape[1], w, w.shape[1], wt, wt.shape[1])
+
+
+@njit(cache=True, inline="always")
+def blas_gemm_into(a, trans_a, b, c):
+    """:func:`native_gemm_into` through BLAS (:func:`matmul_into`)."""
+    matmul_into(a, trans_a, b, False, c)
+
+
+@njit(cache=True, inline="always")
+def loop_transpose_into(w, wt):
+    """``wt[:, :] = w.T`` as a loop."""
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            wt[j, i] = w[i, j]
+
+
+#: ``gemm_into(a, trans_a, b, c)``: ``c = op(a) @ b`` for the learning step; ``gemm.c`` where
+#: it was built and loaded (:data:`rsc_policy.agent.native.AVAILABLE`), else BLAS.
+gemm_into = native_gemm_into if native.AVAILABLE else blas_gemm_into
+#: ``transpose_into(w, wt)``: ``wt[:, :] = w.T``.
+transpose_into = native_transpose_into if native.AVAILABLE else loop_transpose_into

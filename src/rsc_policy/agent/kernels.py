@@ -5,7 +5,8 @@ One learning step of :class:`rsc_policy.agent.update.DQNUpdate` is a single call
 clipping and the Adam update, on numpy views of the torch parameter and optimizer buffers (no
 copies: torch keeps owning them, so ``state_dict``, checkpoints and ``param_groups["lr"]``
 work as before). :func:`greedy_actions` is the forward pass for acting. The matrix products
-go to BLAS (numpy's own OpenBLAS, :func:`rsc_policy.agent.blas.matmul_into`); everything else
+of the learning step go to ``gemm.c`` (:func:`rsc_policy.agent.blas.gemm_into`; BLAS where it
+cannot be built), the acting forward to numpy's own OpenBLAS; everything else
 is fused loops. At batch 32 a torch step is ~35 small
 ops of 2-6 us dispatch each; this is one call (see ``bench/bench_learner.py`` for the numbers
 beside the GEMM floor).
@@ -27,7 +28,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from rsc_env.compiled import copy_into
-from rsc_policy.agent.blas import matmul_into
+from rsc_policy.agent.blas import gemm_into, matmul_into, transpose_into
 from rsc_policy.agent.rng import choice
 
 # numba's thread pool for the population's member-parallel call: "workqueue" (plain pthreads
@@ -136,9 +137,43 @@ def _dense(x, w, b, out, relu):
 
 
 @njit(cache=True, inline="always")
+def forward_t_into(x, w1t, b1, w2t, b2, w3t, b3, h1, h2, q):
+    """:func:`forward_into` with each layer's weight given transposed (``w.T``,
+    C-contiguous): the learning step's batched forward, each product one
+    :func:`~rsc_policy.agent.blas.gemm_into`."""
+    _dense_t(x, w1t, b1, h1, True)
+    _dense_t(h1, w2t, b2, h2, True)
+    _dense_t(h2, w3t, b3, q, False)
+
+
+@njit(cache=True, inline="always")
+def _dense_t(x, wt, b, out, relu):
+    """``out = x @ wt + b`` (then ReLU): one product, one loop."""
+    gemm_into(x, False, wt, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            v = out[i, j] + b[j]
+            out[i, j] = np.maximum(v, np.float32(0.0)) if relu else v
+
+
+@njit(cache=True, inline="always")
+def transposed_layers(w1, w2, w3, out, d, h1, h2, a):
+    """``w1.T, w2.T, w3.T`` written into ``out`` (``weights_size - biases`` float32s)."""
+    w1t = out[: d * h1].reshape(d, h1)
+    o = d * h1
+    w2t = out[o : o + h1 * h2].reshape(h1, h2)
+    o += h1 * h2
+    w3t = out[o : o + h2 * a].reshape(h2, a)
+    transpose_into(w1, w1t)
+    transpose_into(w2, w2t)
+    transpose_into(w3, w3t)
+    return w1t, w2t, w3t
+
+
+@njit(cache=True, inline="always")
 def _backprop(delta, w, h, out):
     """``out = (delta @ w) * (h > 0)``: the delta of the ReLU layer below."""
-    matmul_into(delta, False, w, False, out)
+    gemm_into(delta, False, w, out)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             out[i, j] *= np.float32(1.0) if h[i, j] > 0 else np.float32(0.0)
@@ -159,7 +194,8 @@ def _column_sums(x, out):
 def work_size(rows: int, d: int, h1: int, h2: int, a: int) -> int:
     """float32 scratch of one :func:`member_step` on ``rows`` replay rows."""
     size = h1 * d + h1 + h2 * h1 + h2 + a * h2 + a
-    return rows * (2 * h1 + 2 * h2 + 4 * a) + size
+    weights = h1 * d + h2 * h1 + a * h2  # the online and target weights, transposed
+    return rows * (2 * h1 + 2 * h2 + 4 * a) + size + 2 * weights
 
 
 @njit(cache=True)
@@ -186,7 +222,7 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
 def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
                 lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, work):
     """:func:`dqn_step` with its scratch ``work`` (:func:`work_size` float32s) given: no
-    allocation, and BLAS reads ``s`` and ``s'`` in place from ``rows``."""
+    allocation, and the products read ``s`` and ``s'`` in place from ``rows``."""
     flush_denormals()
     n = rows.shape[0]
     s = rows[:, :d]
@@ -210,13 +246,19 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     o += n * a
     size = params.shape[0]
     denom = work[o : o + size]
+    o += size
+    weights = h1 * d + h2 * h1 + a * h2
     w1, b1, w2, b2, w3, b3 = layer_views(params, d, h1, h2, a)
     t1, c1, t2, c2, t3, c3 = layer_views(target, d, h1, h2, a)
+    # the forwards multiply by w.T: transposed once here, so every product reads rows
+    w1t, w2t, w3t = transposed_layers(w1, w2, w3, work[o : o + weights], d, h1, h2, a)
+    o += weights
+    t1t, t2t, t3t = transposed_layers(t1, t2, t3, work[o : o + weights], d, h1, h2, a)
     # target y = r + gamma * Q_target(s', a*) * (1 - done), no gradient
-    forward_into(s2, t1, c1, t2, c2, t3, c3, x1, x2, qt)
+    forward_t_into(s2, t1t, c1, t2t, c2, t3t, c3, x1, x2, qt)
     if double_q:
-        forward_into(s2, w1, b1, w2, b2, w3, b3, x1, x2, qo)
-    forward_into(s, w1, b1, w2, b2, w3, b3, h1a, h2a, q)
+        forward_t_into(s2, w1t, b1, w2t, b2, w3t, b3, x1, x2, qo)
+    forward_t_into(s, w1t, b1, w2t, b2, w3t, b3, h1a, h2a, q)
     dq[:, :] = 0.0
     total = 0.0
     for i in range(n):
@@ -248,15 +290,15 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
             dq[i, act] = 2.0 * diff / n
     # backward through the MLP into the flat gradient
     g1, gb1, g2, gb2, g3, gb3 = layer_views(grad, d, h1, h2, a)
-    matmul_into(dq, True, h2a, False, g3)
+    gemm_into(dq, True, h2a, g3)
     _column_sums(dq, gb3)
     dh2 = x2
     _backprop(dq, w3, h2a, dh2)
-    matmul_into(dh2, True, h1a, False, g2)
+    gemm_into(dh2, True, h1a, g2)
     _column_sums(dh2, gb2)
     dh1 = x1
     _backprop(dh2, w2, h1a, dh1)
-    matmul_into(dh1, True, s, False, g1)
+    gemm_into(dh1, True, s, g1)
     _column_sums(dh1, gb1)
     if clip_kind == CLIP_VALUE:
         for k in range(grad.shape[0]):
@@ -289,25 +331,28 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
 @njit(cache=True)
 def step_products(n: int, s, w1, w2, w3) -> None:
     """The matrix products of :func:`member_step` alone (no double-Q), ``n`` times, with the
-    same BLAS calls on the same shapes (``s``: the batch's observations): what
+    same calls on the same shapes (``s``: the batch's observations), the transposes of the
+    online and target weights they read included: what
     :func:`rsc_policy.cli.limits.member_products_us` times."""
-    b, h1, h2, a = s.shape[0], w1.shape[0], w2.shape[0], w3.shape[0]
+    b, h1, h2, a, d = s.shape[0], w1.shape[0], w2.shape[0], w3.shape[0], s.shape[1]
     x1 = np.empty((b, h1), dtype=np.float32)
     x2 = np.empty((b, h2), dtype=np.float32)
     q = np.empty((b, a), dtype=np.float32)
     g1 = np.empty_like(w1)
     g2 = np.empty_like(w2)
     g3 = np.empty_like(w3)
+    wt = np.empty(h1 * d + h2 * h1 + a * h2, dtype=np.float32)
     for _ in range(n):
         for _ in range(2):  # target on s', online on s
-            matmul_into(s, False, w1, True, x1)
-            matmul_into(x1, False, w2, True, x2)
-            matmul_into(x2, False, w3, True, q)
-        matmul_into(q, True, x2, False, g3)
-        matmul_into(q, False, w3, False, x2)
-        matmul_into(x2, True, x1, False, g2)
-        matmul_into(x2, False, w2, False, x1)
-        matmul_into(x1, True, s, False, g1)
+            w1t, w2t, w3t = transposed_layers(w1, w2, w3, wt, d, h1, h2, a)
+            gemm_into(s, False, w1t, x1)
+            gemm_into(x1, False, w2t, x2)
+            gemm_into(x2, False, w3t, q)
+        gemm_into(q, True, x2, g3)
+        gemm_into(q, False, w3, x2)
+        gemm_into(x2, True, x1, g2)
+        gemm_into(x2, False, w2, x1)
+        gemm_into(x1, True, s, g1)
 
 
 @njit(cache=True, inline="always")

@@ -6,7 +6,8 @@ learning step per env step, one replay sample + fused learning step (``L``). The
 trainer cannot beat ``1 / (E + A + L)``. With one learner and runners on ``n`` cores, the
 learner is serial (``<= 1 / L``) and all work shares the cores (``<= n / (E + A + L)``): the
 ceiling is the smaller of the two (transfers, Ray and the driver not counted, so real runs
-stay below it). ``L`` beside its GEMM floor (the step's matrix products alone, float32 BLAS)
+stay below it). ``L`` beside its GEMM floor (the step's matrix products alone, float32, as the
+kernel makes them)
 shows how far the step is from the hardware.
 """
 
@@ -65,9 +66,10 @@ def gemm_products(obs_dim: int, n_actions: int = 3, rows: int = BATCH) -> Callab
 
 def member_products_us(obs_dim: int, n_actions: int = 3, n: int = 4000) -> float:
     """Microseconds of one member's learning-step products on its own shapes (batch 32, one
-    BLAS call per product, as :func:`rsc_policy.agent.kernels.member_step` makes them: two
-    forward passes and one backward), called from compiled code on one core, so neither
-    Python's dispatch nor anything but the products is counted (median of 5 runs of ``n``)."""
+    call per product, as :func:`rsc_policy.agent.kernels.member_step` makes them: two forward
+    passes and one backward, ``gemm.c`` or BLAS, the weight transposes they read included),
+    called from compiled code on one core, so neither Python's dispatch nor anything but the
+    products is counted (median of 5 runs of ``n``)."""
     from threadpoolctl import threadpool_limits
 
     from rsc_policy.agent.kernels import step_products
@@ -132,7 +134,7 @@ def measure_limits(env: Any, n_cores: int) -> dict[str, float]:
                       rng.random(2000) < 0.01)
         upd = DQNUpdate(build_qnet(obs_dim, n_actions, 0), build_qnet(obs_dim, n_actions, 0))
         learn_us = median_us(lambda: upd(mem.sample(BATCH)), 1000)
-        # the GEMM floor: the kernel's own BLAS calls from compiled code (as numpy matmuls,
+        # the GEMM floor: the kernel's own product calls from compiled code (as numpy matmuls,
         # gemm_products, they cost ~1.5x more here: numpy's per-call dispatch)
         floor_us = member_products_us(obs_dim, n_actions)
     finally:

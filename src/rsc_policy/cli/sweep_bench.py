@@ -144,7 +144,7 @@ def run_sweep_bench(train_cfg: dict[str, Any], val_cfg: dict[str, Any], agent: d
     result["step_mflop"] = step_flops(obs_dim) / 1e6
     result["gemm_gflops_per_core"] = rate
     result["flop_limit_env_steps_per_s"] = cores * rate * 1e9 / step_flops(obs_dim)
-    # the same products on one member's own shapes (batch 32, one BLAS call each), and what
+    # the same products on one member's own shapes (batch 32, one call each), and what
     # a member env step of (e) costs per core beside them
     result["member_products_us"] = member_products_us(obs_dim)
     result["member_shapes_limit_env_steps_per_s"] = cores * 1e6 / result["member_products_us"]
@@ -289,7 +289,7 @@ def sweep_markdown(r: dict[str, Any]) -> str:
               f"{r['gemm_gflops_per_core']:.0f} GFLOP/s (the step's matrix products, stacked "
               f"over members, timed here on one core) / {r['step_mflop']:.2f} MFLOP per "
               "learning step (one learning step per env step; env and acting not counted).",
-              "", f"On one member's own shapes (batch 32, one BLAS call per product, timed "
+              "", f"On one member's own shapes (batch 32, one call per product, timed "
               f"from compiled code on one core) the products of a learning step take "
               f"{r['member_products_us']:.1f} µs: "
               f"{r['member_shapes_limit_env_steps_per_s']:,.0f} agent env steps/s on "
