@@ -3,9 +3,10 @@
    rsc_gemm:      C = op(A) @ B, C row-major; A[i,k] = a[i*sai + k*sak] (op(A) = A or A.T by
                   its strides), B[k,j] = b[k*ldb + j] with contiguous rows. Each C element is
                   one FMA chain over k in order from 0, so the result is deterministic and the
-                  same for every shape split. 4x16 register tiles (8 accumulators), masked
-                  loads and stores for the last < 8 columns: no packing, no zeroing of C,
-                  which is where OpenBLAS spends ~25 % of its time on these shapes.
+                  same for every shape split. 4x16 register tiles (8 accumulators); the last
+                  rows one at a time across up to 64 columns, the last n % 16 columns in masked
+                  blocks of 8 rows (so short chains still overlap): no packing, no zeroing of
+                  C, which is where OpenBLAS spends ~25 % of its time on these shapes.
    rsc_transpose: dst = src.T, 8x8 AVX blocks.
    Needs AVX2 and FMA (the loader checks the CPU before it compiles). */
 #include <immintrin.h>
@@ -16,27 +17,55 @@ static inline __m256i tail_mask(int r) {
     static const int32_t m[16] = {-1,-1,-1,-1,-1,-1,-1,-1,0,0,0,0,0,0,0,0};
     return _mm256_loadu_si256((const __m256i*)(m + 8 - r));
 }
-#define MR 4
+/* Rows i0..i0+R-1 (R <= 8) times the masked 8-column block at j: R independent chains. */
+static inline void narrow_tile(int R, const float* ap, int64_t sai, int64_t sak, const float* bp,
+                               int64_t ldb, float* cp, int64_t ldc, int64_t kk, __m256i mk) {
+    __m256 acc[8];
+    for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kk; ++k, bp += ldb, ap += sak) {
+        __m256 b0 = _mm256_maskload_ps(bp, mk);
+        for (int r = 0; r < 8; ++r)
+            if (r < R) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + r * sai), b0, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) _mm256_maskstore_ps(cp + r * ldc, mk, acc[r]);
+}
+
+/* One row times full 8-column blocks j0..j0+8W-1 (W <= 8 blocks): W independent chains. */
+static inline void wide_row(int W, const float* ap, int64_t sak, const float* bp, int64_t ldb,
+                            float* cp, int64_t kk) {
+    __m256 acc[8];
+    for (int w = 0; w < 8; ++w) acc[w] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kk; ++k, bp += ldb, ap += sak) {
+        __m256 x = _mm256_broadcast_ss(ap);
+        for (int w = 0; w < 8; ++w)
+            if (w < W) acc[w] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bp + 8 * w), acc[w]);
+    }
+    for (int w = 0; w < W; ++w) _mm256_storeu_ps(cp + 8 * w, acc[w]);
+}
+
 void rsc_gemm(int64_t m, int64_t n, int64_t kk, const float* a, int64_t sai, int64_t sak,
               const float* b, int64_t ldb, float* c, int64_t ldc) {
-    int64_t i = 0;
-    for (; i + MR <= m; i += MR) {
-        const float* a0 = a + i * sai;
-        int64_t j = 0;
-        for (; j + 16 <= n; j += 16) {
+    const int64_t n16 = n - n % 16, m4 = m - m % 4;
+    /* the bulk: 4 rows x 16 columns, 8 accumulators */
+    for (int64_t i = 0; i < m4; i += 4) {
+        for (int64_t j = 0; j < n16; j += 16) {
             __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
             __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
             __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
             __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
             const float* bp = b + j;
-            const float* ap = a0;
+            const float* ap = a + i * sai;
             for (int64_t k = 0; k < kk; ++k, bp += ldb, ap += sak) {
                 __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
                 __m256 x;
-                x = _mm256_broadcast_ss(ap);            c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-                x = _mm256_broadcast_ss(ap + sai);      c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-                x = _mm256_broadcast_ss(ap + 2 * sai);  c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-                x = _mm256_broadcast_ss(ap + 3 * sai);  c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+                x = _mm256_broadcast_ss(ap);
+                c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+                x = _mm256_broadcast_ss(ap + sai);
+                c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+                x = _mm256_broadcast_ss(ap + 2 * sai);
+                c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+                x = _mm256_broadcast_ss(ap + 3 * sai);
+                c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
             }
             float* cp = c + i * ldc + j;
             _mm256_storeu_ps(cp, c00); _mm256_storeu_ps(cp + 8, c01); cp += ldc;
@@ -44,39 +73,19 @@ void rsc_gemm(int64_t m, int64_t n, int64_t kk, const float* a, int64_t sai, int
             _mm256_storeu_ps(cp, c20); _mm256_storeu_ps(cp + 8, c21); cp += ldc;
             _mm256_storeu_ps(cp, c30); _mm256_storeu_ps(cp + 8, c31);
         }
-        for (; j < n; j += 8) {
-            int r = n - j < 8 ? (int)(n - j) : 8;
-            __m256i mk = tail_mask(r);
-            __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();
-            __m256 c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();
-            const float* bp = b + j;
-            const float* ap = a0;
-            for (int64_t k = 0; k < kk; ++k, bp += ldb, ap += sak) {
-                __m256 b0 = _mm256_maskload_ps(bp, mk);
-                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), b0, c0);
-                c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + sai), b0, c1);
-                c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 2 * sai), b0, c2);
-                c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 3 * sai), b0, c3);
-            }
-            float* cp = c + i * ldc + j;
-            _mm256_maskstore_ps(cp, mk, c0); cp += ldc;
-            _mm256_maskstore_ps(cp, mk, c1); cp += ldc;
-            _mm256_maskstore_ps(cp, mk, c2); cp += ldc;
-            _mm256_maskstore_ps(cp, mk, c3);
-        }
     }
-    for (; i < m; ++i) {
-        const float* a0 = a + i * sai;
-        for (int64_t j = 0; j < n; j += 8) {
-            int r = n - j < 8 ? (int)(n - j) : 8;
-            __m256i mk = tail_mask(r);
-            __m256 c0 = _mm256_setzero_ps();
-            const float* bp = b + j;
-            const float* ap = a0;
-            for (int64_t k = 0; k < kk; ++k, bp += ldb, ap += sak)
-                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), _mm256_maskload_ps(bp, mk), c0);
-            _mm256_maskstore_ps(c + i * ldc + j, mk, c0);
+    /* the last m % 4 rows of those columns: one row, up to 8 blocks of 8 at once */
+    for (int64_t i = m4; i < m; ++i)
+        for (int64_t j = 0; j < n16; j += 64) {
+            int w = (int)((n16 - j) / 8 < 8 ? (n16 - j) / 8 : 8);
+            wide_row(w, a + i * sai, sak, b + j, ldb, c + i * ldc + j, kk);
         }
+    /* the last n % 16 columns, every row: 8 rows per masked block */
+    for (int64_t j = n16; j < n; j += 8) {
+        __m256i mk = tail_mask(n - j < 8 ? (int)(n - j) : 8);
+        for (int64_t i = 0; i < m; i += 8)
+            narrow_tile(m - i < 8 ? (int)(m - i) : 8, a + i * sai, sai, sak, b + j, ldb,
+                        c + i * ldc + j, ldc, kk, mk);
     }
 }
 
