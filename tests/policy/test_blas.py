@@ -140,3 +140,36 @@ def test_native_transpose(shape):
     wt = np.full(shape[::-1], np.nan, dtype=np.float32)
     _native_t(w, wt)
     np.testing.assert_array_equal(wt, w.T)
+
+
+@njit
+def _native_dense(x, wt, b, out, relu):
+    blas.native_dense_into(x, wt, b, out, relu)
+
+
+@njit
+def _blas_dense(x, wt, b, out, relu):
+    blas.blas_dense_into(x, wt, b, out, relu)
+
+
+@needs_native
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize(("m", "k", "n"), [(32, 102, 64), (32, 64, 3), (7, 13, 19)])
+def test_native_dense_adds_bias_then_relu_as_it_stores(relu, m, k, n):
+    """The product's chain, then one rounding for ``+ bias``, then ReLU: what the loop after
+    a plain product gives, bit for bit; a NaN stays a NaN through the ReLU."""
+    rng = np.random.default_rng(m + k + n)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    x[0, 0] = np.nan if relu else x[0, 0]
+    wt = rng.standard_normal((k, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    got = np.full((m, n), -7.0, dtype=np.float32)
+    _native_dense(x, wt, b, got, relu)
+    want = _fma_chain(x, wt) + b
+    if relu:
+        want = np.where(np.isnan(want), want, np.maximum(want, np.float32(0.0)))
+        assert np.isnan(got[0]).all()
+    np.testing.assert_array_equal(got, want)
+    fallback = np.full_like(got, -7.0)
+    _blas_dense(x, wt, b, fallback, relu)
+    np.testing.assert_allclose(got, fallback, rtol=1e-5, atol=1e-5)

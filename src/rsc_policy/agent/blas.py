@@ -145,6 +145,31 @@ def _rsc_gemm(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc):
 
 
 @intrinsic
+def _rsc_gemm_bias(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu):
+    """``rsc_gemm_bias(m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu)`` of ``gemm.c``."""
+    sig = types.void(m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu)
+
+    def codegen(context, builder, signature, args):
+        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
+        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, i64, fp, i64, i64, fp, i64, fp, i64,
+                                               fp, i64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_gemm_bias")
+        tys = signature.args
+
+        def data(i):
+            return context.make_array(tys[i])(context, builder, args[i]).data
+
+        m_, n_, k_, sai_, sak_, ldb_, ldc_ = _int_args(context, builder, tys, args,
+                                                       (0, 1, 2, 4, 5, 7, 9))
+        relu_ = context.cast(builder, args[11], tys[11], types.int64)
+        builder.call(fn, [m_, n_, k_, data(3), sai_, sak_, data(6), ldb_, data(8), ldc_,
+                          data(10), relu_])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
 def _rsc_transpose(typingctx, rows, cols, src, lds, dst, ldd):
     """``rsc_transpose(rows, cols, src, lds, dst, ldd)`` of ``gemm.c``."""
     sig = types.void(rows, cols, src, lds, dst, ldd)
@@ -180,6 +205,14 @@ def native_gemm_into(a, trans_a, b, c):
 
 
 @njit(cache=True, inline="always")
+def native_dense_into(x, wt, b, out, relu):
+    """``out = x @ wt + b``, then ReLU if ``relu`` (``wt``: a layer's weight transposed,
+    C-contiguous), bias and ReLU applied as ``gemm.c`` stores each block."""
+    _rsc_gemm_bias(x.shape[0], wt.shape[1], x.shape[1], x, x.strides[0] // 4, 1, wt,
+                   wt.strides[0] // 4, out, out.shape[1], b, relu)
+
+
+@njit(cache=True, inline="always")
 def native_transpose_into(w, wt):
     """``wt[:, :] = w.T`` (both C-contiguous) through ``gemm.c``."""
     _rsc_transpose(w.shape[0], w.shape[1], w, w.shape[1], wt, wt.shape[1])
@@ -189,6 +222,16 @@ def native_transpose_into(w, wt):
 def blas_gemm_into(a, trans_a, b, c):
     """:func:`native_gemm_into` through BLAS (:func:`matmul_into`)."""
     matmul_into(a, trans_a, b, False, c)
+
+
+@njit(cache=True, inline="always")
+def blas_dense_into(x, wt, b, out, relu):
+    """:func:`native_dense_into` through BLAS, then one loop for the bias and ReLU."""
+    matmul_into(x, False, wt, False, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            v = out[i, j] + b[j]
+            out[i, j] = np.maximum(np.float32(0.0), v) if relu else v
 
 
 @njit(cache=True, inline="always")
@@ -202,5 +245,7 @@ def loop_transpose_into(w, wt):
 #: ``gemm_into(a, trans_a, b, c)``: ``c = op(a) @ b`` for the learning step; ``gemm.c`` where
 #: it was built and loaded (:data:`rsc_policy.agent.native.AVAILABLE`), else BLAS.
 gemm_into = native_gemm_into if native.AVAILABLE else blas_gemm_into
+#: ``dense_into(x, wt, b, out, relu)``: ``out = x @ wt + b`` (then ReLU), a layer's forward.
+dense_into = native_dense_into if native.AVAILABLE else blas_dense_into
 #: ``transpose_into(w, wt)``: ``wt[:, :] = w.T``.
 transpose_into = native_transpose_into if native.AVAILABLE else loop_transpose_into

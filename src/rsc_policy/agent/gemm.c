@@ -7,19 +7,38 @@
                   rows one at a time across up to 64 columns, the last n % 16 columns in masked
                   blocks of 8 rows (so short chains still overlap): no packing, no zeroing of
                   C, which is where OpenBLAS spends ~25 % of its time on these shapes.
+   rsc_gemm_bias: rsc_gemm, then + bias[j] and ReLU as each block is stored (a dense layer;
+                  the same two roundings as adding the bias after the product).
    rsc_transpose: dst = src.T, 8x8 AVX blocks.
    Needs AVX2 and FMA (the loader checks the CPU before it compiles). */
 #include <immintrin.h>
 #include <stdint.h>
+
+/* gcc does not inline the tile loops into both entry points by itself (measured: the
+   products took 42 us instead of 31 us per learning step) */
+#define INLINE static inline __attribute__((always_inline))
 /* C[i,j] = sum_k A[i,k] * B[k,j], each element one FMA chain over k in order from 0.
    A[i,k] = a[i*sai + k*sak]; B[k,j] = b[k*ldb + j]; C row-major with ldc. */
 static inline __m256i tail_mask(int r) {
     static const int32_t m[16] = {-1,-1,-1,-1,-1,-1,-1,-1,0,0,0,0,0,0,0,0};
     return _mm256_loadu_si256((const __m256i*)(m + 8 - r));
 }
+/* The epilogue of a stored block: + bias[j..] (if given), then ReLU (NaN kept) if asked. */
+INLINE __m256 epi(__m256 x, const float* bias, int relu) {
+    if (bias) x = _mm256_add_ps(x, _mm256_loadu_ps(bias));
+    if (relu) x = _mm256_max_ps(_mm256_setzero_ps(), x);
+    return x;
+}
+INLINE __m256 epi_m(__m256 x, const float* bias, int relu, __m256i mk) {
+    if (bias) x = _mm256_add_ps(x, _mm256_maskload_ps(bias, mk));
+    if (relu) x = _mm256_max_ps(_mm256_setzero_ps(), x);
+    return x;
+}
+
 /* Rows i0..i0+R-1 (R <= 8) times the masked 8-column block at j: R independent chains. */
-static inline void narrow_tile(int R, const float* ap, int64_t sai, int64_t sak, const float* bp,
-                               int64_t ldb, float* cp, int64_t ldc, int64_t kk, __m256i mk) {
+INLINE void narrow_tile(int R, const float* ap, int64_t sai, int64_t sak, const float* bp,
+                               int64_t ldb, float* cp, int64_t ldc, int64_t kk, __m256i mk,
+                               const float* bias, int relu) {
     __m256 acc[8];
     for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kk; ++k, bp += ldb, ap += sak) {
@@ -27,12 +46,13 @@ static inline void narrow_tile(int R, const float* ap, int64_t sai, int64_t sak,
         for (int r = 0; r < 8; ++r)
             if (r < R) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + r * sai), b0, acc[r]);
     }
-    for (int r = 0; r < R; ++r) _mm256_maskstore_ps(cp + r * ldc, mk, acc[r]);
+    for (int r = 0; r < R; ++r)
+        _mm256_maskstore_ps(cp + r * ldc, mk, epi_m(acc[r], bias, relu, mk));
 }
 
 /* One row times full 8-column blocks j0..j0+8W-1 (W <= 8 blocks): W independent chains. */
-static inline void wide_row(int W, const float* ap, int64_t sak, const float* bp, int64_t ldb,
-                            float* cp, int64_t kk) {
+INLINE void wide_row(int W, const float* ap, int64_t sak, const float* bp, int64_t ldb,
+                            float* cp, int64_t kk, const float* bias, int relu) {
     __m256 acc[8];
     for (int w = 0; w < 8; ++w) acc[w] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kk; ++k, bp += ldb, ap += sak) {
@@ -40,11 +60,13 @@ static inline void wide_row(int W, const float* ap, int64_t sak, const float* bp
         for (int w = 0; w < 8; ++w)
             if (w < W) acc[w] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bp + 8 * w), acc[w]);
     }
-    for (int w = 0; w < W; ++w) _mm256_storeu_ps(cp + 8 * w, acc[w]);
+    for (int w = 0; w < W; ++w)
+        _mm256_storeu_ps(cp + 8 * w, epi(acc[w], bias ? bias + 8 * w : 0, relu));
 }
 
-void rsc_gemm(int64_t m, int64_t n, int64_t kk, const float* a, int64_t sai, int64_t sak,
-              const float* b, int64_t ldb, float* c, int64_t ldc) {
+INLINE void gemm(int64_t m, int64_t n, int64_t kk, const float* a, int64_t sai,
+                        int64_t sak, const float* b, int64_t ldb, float* c, int64_t ldc,
+                        const float* bias, int relu) {
     const int64_t n16 = n - n % 16, m4 = m - m % 4;
     /* the bulk: 4 rows x 16 columns, 8 accumulators */
     for (int64_t i = 0; i < m4; i += 4) {
@@ -68,25 +90,47 @@ void rsc_gemm(int64_t m, int64_t n, int64_t kk, const float* a, int64_t sai, int
                 c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
             }
             float* cp = c + i * ldc + j;
-            _mm256_storeu_ps(cp, c00); _mm256_storeu_ps(cp + 8, c01); cp += ldc;
-            _mm256_storeu_ps(cp, c10); _mm256_storeu_ps(cp + 8, c11); cp += ldc;
-            _mm256_storeu_ps(cp, c20); _mm256_storeu_ps(cp + 8, c21); cp += ldc;
-            _mm256_storeu_ps(cp, c30); _mm256_storeu_ps(cp + 8, c31);
+            const float* b0 = bias ? bias + j : 0;
+            const float* b8 = bias ? bias + j + 8 : 0;
+            _mm256_storeu_ps(cp, epi(c00, b0, relu));
+            _mm256_storeu_ps(cp + 8, epi(c01, b8, relu)); cp += ldc;
+            _mm256_storeu_ps(cp, epi(c10, b0, relu));
+            _mm256_storeu_ps(cp + 8, epi(c11, b8, relu)); cp += ldc;
+            _mm256_storeu_ps(cp, epi(c20, b0, relu));
+            _mm256_storeu_ps(cp + 8, epi(c21, b8, relu)); cp += ldc;
+            _mm256_storeu_ps(cp, epi(c30, b0, relu));
+            _mm256_storeu_ps(cp + 8, epi(c31, b8, relu));
         }
     }
     /* the last m % 4 rows of those columns: one row, up to 8 blocks of 8 at once */
     for (int64_t i = m4; i < m; ++i)
         for (int64_t j = 0; j < n16; j += 64) {
             int w = (int)((n16 - j) / 8 < 8 ? (n16 - j) / 8 : 8);
-            wide_row(w, a + i * sai, sak, b + j, ldb, c + i * ldc + j, kk);
+            wide_row(w, a + i * sai, sak, b + j, ldb, c + i * ldc + j, kk,
+                     bias ? bias + j : 0, relu);
         }
     /* the last n % 16 columns, every row: 8 rows per masked block */
     for (int64_t j = n16; j < n; j += 8) {
         __m256i mk = tail_mask(n - j < 8 ? (int)(n - j) : 8);
         for (int64_t i = 0; i < m; i += 8)
             narrow_tile(m - i < 8 ? (int)(m - i) : 8, a + i * sai, sai, sak, b + j, ldb,
-                        c + i * ldc + j, ldc, kk, mk);
+                        c + i * ldc + j, ldc, kk, mk, bias ? bias + j : 0, relu);
     }
+}
+
+void rsc_gemm(int64_t m, int64_t n, int64_t kk, const float* a, int64_t sai, int64_t sak,
+              const float* b, int64_t ldb, float* c, int64_t ldc) {
+    gemm(m, n, kk, a, sai, sak, b, ldb, c, ldc, 0, 0);
+}
+
+/* rsc_gemm, then C[i,j] = C[i,j] + bias[j] and, if relu, max(0, C[i,j]): a dense layer. */
+void rsc_gemm_bias(int64_t m, int64_t n, int64_t kk, const float* a, int64_t sai, int64_t sak,
+                   const float* b, int64_t ldb, float* c, int64_t ldc, const float* bias,
+                   int64_t relu) {
+    if (relu)
+        gemm(m, n, kk, a, sai, sak, b, ldb, c, ldc, bias, 1);
+    else
+        gemm(m, n, kk, a, sai, sak, b, ldb, c, ldc, bias, 0);
 }
 
 /* dst[j, i] = src[i, j]; src rows x cols with row stride lds, dst cols x rows (ldd). */

@@ -28,7 +28,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from rsc_env.compiled import copy_into
-from rsc_policy.agent.blas import gemm_into, matmul_into, transpose_into
+from rsc_policy.agent.blas import dense_into, gemm_into, matmul_into, transpose_into
 from rsc_policy.agent.rng import choice
 
 # numba's thread pool for the population's member-parallel call: "workqueue" (plain pthreads
@@ -141,19 +141,11 @@ def forward_t_into(x, w1t, b1, w2t, b2, w3t, b3, h1, h2, q):
     """:func:`forward_into` with each layer's weight given transposed (``w.T``,
     C-contiguous): the learning step's batched forward, each product one
     :func:`~rsc_policy.agent.blas.gemm_into`."""
-    _dense_t(x, w1t, b1, h1, True)
-    _dense_t(h1, w2t, b2, h2, True)
-    _dense_t(h2, w3t, b3, q, False)
+    dense_into(x, w1t, b1, h1, True)
+    dense_into(h1, w2t, b2, h2, True)
+    dense_into(h2, w3t, b3, q, False)
 
 
-@njit(cache=True, inline="always")
-def _dense_t(x, wt, b, out, relu):
-    """``out = x @ wt + b`` (then ReLU): one product, one loop."""
-    gemm_into(x, False, wt, out)
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            v = out[i, j] + b[j]
-            out[i, j] = np.maximum(v, np.float32(0.0)) if relu else v
 
 
 @njit(cache=True, inline="always")
