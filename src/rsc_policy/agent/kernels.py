@@ -149,17 +149,43 @@ def forward_t_into(x, w1t, b1, w2t, b2, w3t, b3, h1, h2, q):
 
 
 @njit(cache=True, inline="always")
-def transposed_layers(w1, w2, w3, out, d, h1, h2, a):
-    """``w1.T, w2.T, w3.T`` written into ``out`` (``weights_size - biases`` float32s)."""
+def transposed_views(out, d, h1, h2, a):
+    """Views of ``out`` (``h1*d + h2*h1 + a*h2`` float32s) as ``w1.T, w2.T, w3.T``."""
     w1t = out[: d * h1].reshape(d, h1)
     o = d * h1
     w2t = out[o : o + h1 * h2].reshape(h1, h2)
     o += h1 * h2
     w3t = out[o : o + h2 * a].reshape(h2, a)
+    return w1t, w2t, w3t
+
+
+@njit(cache=True, inline="always")
+def transposed_layers(w1, w2, w3, out, d, h1, h2, a):
+    """``w1.T, w2.T, w3.T`` written into ``out`` (:func:`transposed_views`)."""
+    w1t, w2t, w3t = transposed_views(out, d, h1, h2, a)
     transpose_into(w1, w1t)
     transpose_into(w2, w2t)
     transpose_into(w3, w3t)
     return w1t, w2t, w3t
+
+
+@njit(cache=True, inline="always")
+def _target_slot(work, rows, d, h1, h2, a):
+    """The part of a :func:`member_step` scratch that holds the target's weights transposed."""
+    size = h1 * d + h1 + h2 * h1 + h2 + a * h2 + a
+    weights = h1 * d + h2 * h1 + a * h2
+    o = rows * (2 * h1 + 2 * h2 + 4 * a) + size + weights
+    return work[o : o + weights]
+
+
+@njit(cache=True)
+def prepare_target(work, target, rows, d, h1, h2, a):
+    """Write ``target``'s weights, transposed, into the scratch ``work`` of
+    :func:`member_step` on ``rows`` replay rows. The target changes only when it is synced,
+    so the caller does this once per scratch and after every sync (:func:`replay_step`),
+    not every step."""
+    t1, _, t2, _, t3, _ = layer_views(target, d, h1, h2, a)
+    transposed_layers(t1, t2, t3, _target_slot(work, rows, d, h1, h2, a), d, h1, h2, a)
 
 
 @njit(cache=True, inline="always")
@@ -203,6 +229,7 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
     member of a population (:func:`population_learn`).
     """
     work = np.empty(work_size(rows.shape[0], d, h1, h2, a), dtype=np.float32)
+    prepare_target(work, target, rows.shape[0], d, h1, h2, a)
     return member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a,
                        gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, work)
 
@@ -214,7 +241,8 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
 def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a, gamma,
                 lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, work):
     """:func:`dqn_step` with its scratch ``work`` (:func:`work_size` float32s) given: no
-    allocation, and the products read ``s`` and ``s'`` in place from ``rows``."""
+    allocation, and the products read ``s`` and ``s'`` in place from ``rows``. ``work`` must
+    hold ``target``'s weights transposed (:func:`prepare_target`)."""
     flush_denormals()
     n = rows.shape[0]
     s = rows[:, :d]
@@ -242,10 +270,11 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     weights = h1 * d + h2 * h1 + a * h2
     w1, b1, w2, b2, w3, b3 = layer_views(params, d, h1, h2, a)
     t1, c1, t2, c2, t3, c3 = layer_views(target, d, h1, h2, a)
-    # the forwards multiply by w.T: transposed once here, so every product reads rows
+    # the forwards multiply by w.T, so every product reads rows: the online weights are
+    # transposed here, the target's were by the caller (prepare_target)
     w1t, w2t, w3t = transposed_layers(w1, w2, w3, work[o : o + weights], d, h1, h2, a)
     o += weights
-    t1t, t2t, t3t = transposed_layers(t1, t2, t3, work[o : o + weights], d, h1, h2, a)
+    t1t, t2t, t3t = transposed_views(work[o : o + weights], d, h1, h2, a)
     # target y = r + gamma * Q_target(s', a*) * (1 - done), no gradient
     forward_t_into(s2, t1t, c1, t2t, c2, t3t, c3, x1, x2, qt)
     if double_q:
@@ -323,8 +352,8 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
 @njit(cache=True)
 def step_products(n: int, s, w1, w2, w3) -> None:
     """The matrix products of :func:`member_step` alone (no double-Q), ``n`` times, with the
-    same calls on the same shapes (``s``: the batch's observations), the transposes of the
-    online and target weights they read included: what
+    same calls on the same shapes (``s``: the batch's observations), the transpose of the
+    online weights they read included: what
     :func:`rsc_policy.cli.limits.member_products_us` times."""
     b, h1, h2, a, d = s.shape[0], w1.shape[0], w2.shape[0], w3.shape[0], s.shape[1]
     x1 = np.empty((b, h1), dtype=np.float32)
@@ -335,8 +364,9 @@ def step_products(n: int, s, w1, w2, w3) -> None:
     g3 = np.empty_like(w3)
     wt = np.empty(h1 * d + h2 * h1 + a * h2, dtype=np.float32)
     for _ in range(n):
+        # the online weights change every step: one transpose (the target's only on a sync)
+        w1t, w2t, w3t = transposed_layers(w1, w2, w3, wt, d, h1, h2, a)
         for _ in range(2):  # target on s', online on s
-            w1t, w2t, w3t = transposed_layers(w1, w2, w3, wt, d, h1, h2, a)
             gemm_into(s, False, w1t, x1)
             gemm_into(x1, False, w2t, x2)
             gemm_into(x2, False, w3t, q)
@@ -379,6 +409,7 @@ def _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_
     idx = np.empty(b, dtype=np.int64)
     rows = np.empty((b, memory.shape[2]), dtype=np.float32)
     work = np.empty(work_size(b, d, h1, h2, a), dtype=np.float32)
+    prepare_target(work, target[k], b, d, h1, h2, a)
     for s in range(n):
         losses[k, s] = replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq,
                                    adam_step, sync_count, memory, mem_size, rng_state, d, h1,
@@ -391,8 +422,9 @@ def replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq, a
                 sync_count, memory, mem_size, rng_state, d, h1, h2, a, gamma, lr, beta1,
                 beta2, eps, loss_kind, double_q, clip_kind, clip, target_freq):
     """Member ``k``'s one learning step from its replay: ``len(idx)`` distinct rows drawn as
-    ``Generator.choice`` does into ``rows``, :func:`member_step` (scratch ``work``), the
-    target copy every ``target_freq[k]`` steps. Returns the loss."""
+    ``Generator.choice`` does into ``rows``, :func:`member_step` (scratch ``work``, holding
+    the target transposed: :func:`prepare_target`), the target copy every ``target_freq[k]``
+    steps (and its transpose into ``work``). Returns the loss."""
     choice(rng_state[k], mem_size[k], idx.shape[0], idx)
     for i in range(idx.shape[0]):
         copy_into(rows[i], memory[k, idx[i]])
@@ -402,6 +434,7 @@ def replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq, a
     sync_count[k] += 1
     if sync_count[k] % target_freq[k] == 0:
         copy_into(target[k], params[k])
+        prepare_target(work, target[k], idx.shape[0], d, h1, h2, a)
     return loss
 
 
