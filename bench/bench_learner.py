@@ -51,7 +51,7 @@ def flops() -> int:
 
 def test_gemm_floor(benchmark):
     """The step's matrix products alone (float32, the kernel's own calls from compiled
-    code, ``gemm.c`` or BLAS): what the step cannot beat with these products."""
+    code, ``step.c`` or BLAS): what the step cannot beat with these products."""
     benchmark(step_products, 1, *step_matrices(OBS, ACTIONS))
     benchmark.extra_info["mflop"] = flops() / 1e6
 

@@ -50,5 +50,5 @@ def test_every_module_with_cached_kernels_is_covered():
     here = Path(agent.__file__).parent
     stamp = (here / "__pycache__" / STAMP).read_text()
     assert stamp == sources_digest([*(here / n for n in agent.NUMBA_MODULES),
-                                    here / "gemm.c", *package_sources()],
+                                    here / "step.c", *package_sources()],
                                    extra=native.BACKEND)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from rsc_policy.agent import blas
+from rsc_policy.agent import blas, kernels
 
 
 @njit
@@ -64,7 +64,7 @@ def test_backend_is_numpy_openblas_on_numpy_wheels():
     assert blas.BACKEND == "numpy-openblas"
 
 
-# ------------------------------------------------------------- gemm.c (blas.gemm_into)
+# ------------------------------------------------------------- step.c (blas.gemm_into)
 @njit
 def _native(a, trans_a, b, c):
     blas.native_gemm_into(a, trans_a, b, c)
@@ -92,7 +92,7 @@ def _fma_chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 needs_native = pytest.mark.skipif(not blas.native.AVAILABLE,
-                                  reason="gemm.c not built here (no AVX2/FMA or no compiler)")
+                                  reason="step.c not built here (no AVX2/FMA or no compiler)")
 
 
 @needs_native
@@ -173,3 +173,31 @@ def test_native_dense_adds_bias_then_relu_as_it_stores(relu, m, k, n):
     fallback = np.full_like(got, -7.0)
     _blas_dense(x, wt, b, fallback, relu)
     np.testing.assert_allclose(got, fallback, rtol=1e-5, atol=1e-5)
+
+
+@njit(error_model="numpy")
+def _adams(native, p, g, m, v, denom, c):
+    if native:
+        kernels.native_adam(p, g, m, v, denom, c[0], c[1], c[2], c[3], c[4], c[5])
+    else:
+        kernels.loop_adam(p, g, m, v, denom, c[0], c[1], c[2], c[3], c[4], c[5])
+
+
+@needs_native
+@pytest.mark.parametrize("size", [10947, 13, 8])
+def test_native_adam_equals_the_loops_bit_for_bit(size):
+    """step.c's one-pass Adam does torch's float32 operations in the loops' order (tails of
+    fewer than 8 weights included), over several steps of moments that build up."""
+    rng = np.random.default_rng(size)
+    c = np.array([0.1, 0.999, 1 - 0.999, 0.31, 1e-8, 1e-3], dtype=np.float32)
+    a = [(rng.standard_normal(size) * 0.1).astype(np.float32) for _ in range(4)]
+    a[3] = np.abs(a[3])
+    b = [x.copy() for x in a]
+    for _ in range(5):
+        g = (rng.standard_normal(size) * 0.05).astype(np.float32)
+        a[1][:] = g
+        b[1][:] = g
+        _adams(True, *a, np.empty(size, np.float32), c)
+        _adams(False, *b, np.empty(size, np.float32), c)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -47,5 +47,5 @@ NUMBA_MODULES = ("blas.py", "compiled_loop.py", "exploration.py", "kernels.py", 
 # which numba's cache does not track (see rsc_env.numba_cache).
 drop_stale_cache(Path(__file__).parent,
                  [*(Path(__file__).parent / name for name in NUMBA_MODULES),
-                  Path(__file__).parent / "gemm.c", *package_sources()],
+                  Path(__file__).parent / "step.c", *package_sources()],
                  extra=native.BACKEND)

@@ -114,7 +114,7 @@ else:
     matmul_into = _np_dot_into
 
 
-# ------------------------------------------------- gemm.c (rsc_policy.agent.native)
+# ------------------------------------------------- step.c (rsc_policy.agent.native)
 from rsc_policy.agent import native  # noqa: E402  (after BLAS: the fallback)
 
 
@@ -124,7 +124,7 @@ def _int_args(context, builder, tys, args, idx):
 
 @intrinsic
 def _rsc_gemm(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc):
-    """``rsc_gemm(m, n, k, a, sai, sak, b, ldb, c, ldc)`` of ``gemm.c``."""
+    """``rsc_gemm(m, n, k, a, sai, sak, b, ldb, c, ldc)`` of ``step.c``."""
     sig = types.void(m, n, k, a, sai, sak, b, ldb, c, ldc)
 
     def codegen(context, builder, signature, args):
@@ -146,7 +146,7 @@ def _rsc_gemm(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc):
 
 @intrinsic
 def _rsc_gemm_bias(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu):
-    """``rsc_gemm_bias(m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu)`` of ``gemm.c``."""
+    """``rsc_gemm_bias(m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu)`` of ``step.c``."""
     sig = types.void(m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu)
 
     def codegen(context, builder, signature, args):
@@ -171,7 +171,7 @@ def _rsc_gemm_bias(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu):
 
 @intrinsic
 def _rsc_transpose(typingctx, rows, cols, src, lds, dst, ldd):
-    """``rsc_transpose(rows, cols, src, lds, dst, ldd)`` of ``gemm.c``."""
+    """``rsc_transpose(rows, cols, src, lds, dst, ldd)`` of ``step.c``."""
     sig = types.void(rows, cols, src, lds, dst, ldd)
 
     def codegen(context, builder, signature, args):
@@ -192,7 +192,7 @@ def _rsc_transpose(typingctx, rows, cols, src, lds, dst, ldd):
 
 @njit(cache=True, inline="always")
 def native_gemm_into(a, trans_a, b, c):
-    """``c = op(a) @ b`` (``op(a) = a.T`` when ``trans_a``) through ``gemm.c``: each element
+    """``c = op(a) @ b`` (``op(a) = a.T`` when ``trans_a``) through ``step.c``: each element
     one FMA chain over k in order. ``a`` and ``b`` float32 matrices whose rows are contiguous
     (column slices of a replay batch are read in place), ``c`` C-contiguous."""
     s0 = a.strides[0] // 4
@@ -207,14 +207,14 @@ def native_gemm_into(a, trans_a, b, c):
 @njit(cache=True, inline="always")
 def native_dense_into(x, wt, b, out, relu):
     """``out = x @ wt + b``, then ReLU if ``relu`` (``wt``: a layer's weight transposed,
-    C-contiguous), bias and ReLU applied as ``gemm.c`` stores each block."""
+    C-contiguous), bias and ReLU applied as ``step.c`` stores each block."""
     _rsc_gemm_bias(x.shape[0], wt.shape[1], x.shape[1], x, x.strides[0] // 4, 1, wt,
                    wt.strides[0] // 4, out, out.shape[1], b, relu)
 
 
 @njit(cache=True, inline="always")
 def native_transpose_into(w, wt):
-    """``wt[:, :] = w.T`` (both C-contiguous) through ``gemm.c``."""
+    """``wt[:, :] = w.T`` (both C-contiguous) through ``step.c``."""
     _rsc_transpose(w.shape[0], w.shape[1], w, w.shape[1], wt, wt.shape[1])
 
 
@@ -242,7 +242,7 @@ def loop_transpose_into(w, wt):
             wt[j, i] = w[i, j]
 
 
-#: ``gemm_into(a, trans_a, b, c)``: ``c = op(a) @ b`` for the learning step; ``gemm.c`` where
+#: ``gemm_into(a, trans_a, b, c)``: ``c = op(a) @ b`` for the learning step; ``step.c`` where
 #: it was built and loaded (:data:`rsc_policy.agent.native.AVAILABLE`), else BLAS.
 gemm_into = native_gemm_into if native.AVAILABLE else blas_gemm_into
 #: ``dense_into(x, wt, b, out, relu)``: ``out = x @ wt + b`` (then ReLU), a layer's forward.

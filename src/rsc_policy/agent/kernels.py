@@ -5,7 +5,7 @@ One learning step of :class:`rsc_policy.agent.update.DQNUpdate` is a single call
 clipping and the Adam update, on numpy views of the torch parameter and optimizer buffers (no
 copies: torch keeps owning them, so ``state_dict``, checkpoints and ``param_groups["lr"]``
 work as before). :func:`greedy_actions` is the forward pass for acting. The matrix products
-of the learning step go to ``gemm.c`` (:func:`rsc_policy.agent.blas.gemm_into`; BLAS where it
+of the learning step go to ``step.c`` (:func:`rsc_policy.agent.blas.gemm_into`; BLAS where it
 cannot be built), the acting forward to numpy's own OpenBLAS; everything else
 is fused loops. At batch 32 a torch step is ~35 small
 ops of 2-6 us dispatch each; this is one call (see ``bench/bench_learner.py`` for the numbers
@@ -28,6 +28,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from rsc_env.compiled import copy_into
+from rsc_policy.agent import native
 from rsc_policy.agent.blas import dense_into, gemm_into, matmul_into, transpose_into
 from rsc_policy.agent.rng import choice
 
@@ -337,7 +338,54 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     one_m_b1 = np.float32(1.0 - beta1)
     b2f, one_m_b2 = np.float32(beta2), np.float32(1.0 - beta2)
     bc2f, epsf = np.float32(bc2_sqrt), np.float32(eps)
-    # one simple loop per operation: each vectorises (one fused loop does not: ~2x slower)
+    adam_update(params, grad, exp_avg, exp_avg_sq, denom, one_m_b1, b2f, one_m_b2, bc2f, epsf,
+                step_size)
+    return total / n
+
+
+@intrinsic
+def _rsc_adam(typingctx, size, p, g, m, v, one_m_b1, b2, one_m_b2, bc2, eps, step_size):
+    """``rsc_adam(size, p, g, m, v, one_m_b1, b2, one_m_b2, bc2, eps, step_size)`` of
+    ``step.c`` (the float arguments as float32)."""
+    sig = types.void(size, p, g, m, v, one_m_b1, b2, one_m_b2, bc2, eps, step_size)
+
+    def codegen(context, builder, signature, args):
+        i64, f32 = ir.IntType(64), ir.FloatType()
+        fp = ir.PointerType(f32)
+        fnty = ir.FunctionType(ir.VoidType(), [i64, fp, fp, fp, fp, f32, f32, f32, f32, f32,
+                                               f32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_adam")
+        tys = signature.args
+
+        def data(i):
+            return context.make_array(tys[i])(context, builder, args[i]).data
+
+        floats = [context.cast(builder, args[i], tys[i], types.float32) for i in range(5, 11)]
+        builder.call(fn, [context.cast(builder, args[0], tys[0], types.int64), data(1),
+                          data(2), data(3), data(4), *floats])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def native_adam(params, grad, exp_avg, exp_avg_sq, denom, one_m_b1, b2f, one_m_b2, bc2f, epsf,
+                step_size):
+    """Adam's update of ``params`` in one pass of ``step.c`` (``denom`` unused)."""
+    _rsc_adam(params.shape[0], params, grad, exp_avg, exp_avg_sq, one_m_b1, b2f, one_m_b2,
+              bc2f, epsf, step_size)
+
+
+# error_model="numpy" (member_step's, into which this inlines): a division never raises (no
+# denominator here can be 0), so the loops vectorise -- with Python's ZeroDivisionError check
+# per element they ran scalar (Adam took 15 us of the step instead of 6).
+@njit(cache=True, inline="always", error_model="numpy")
+def loop_adam(params, grad, exp_avg, exp_avg_sq, denom, one_m_b1, b2f, one_m_b2, bc2f, epsf,
+              step_size):
+    """:func:`native_adam` as numba loops (``denom``: scratch), the same float32 operations
+    in the same order: one simple loop per operation, each vectorises (one fused loop does
+    not: ~2x slower)."""
+    size = params.shape[0]
     for k in range(size):
         exp_avg[k] = exp_avg[k] + (grad[k] - exp_avg[k]) * one_m_b1
     for k in range(size):
@@ -346,7 +394,10 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
         denom[k] = np.sqrt(exp_avg_sq[k]) / bc2f + epsf
     for k in range(size):
         params[k] -= step_size * exp_avg[k] / denom[k]
-    return total / n
+
+
+#: Adam's update in the learning step: ``step.c`` where it is built (bit for bit the loops').
+adam_update = native_adam if native.AVAILABLE else loop_adam
 
 
 @njit(cache=True)

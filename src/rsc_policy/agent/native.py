@@ -1,8 +1,8 @@
-"""Build and load ``gemm.c`` (the learning step's small products) for the compiled kernels.
+"""Build and load ``step.c`` (the learning step's small products) for the compiled kernels.
 
 OpenBLAS packs both operands and zeroes ``C`` on every call; on the step's products (batch
 32, a 64-64 net) that is ~25 % of its time, and its per-call overhead dominates the products
-with 3 actions. ``gemm.c`` multiplies in place with 4x16 AVX2/FMA register tiles. Measured
+with 3 actions. ``step.c`` multiplies in place with 4x16 AVX2/FMA register tiles. Measured
 here (one thread, from compiled code, ``bench/bench_learner.py::test_gemm_floor``): 32x102x64
 5.1 us against OpenBLAS's 6.4, 32x64x64 2.9 against 4.4; the whole step's products ~25 us
 against ~37.
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import llvmlite.binding as llvm
 
-SOURCE = Path(__file__).with_name("gemm.c")
-FLAGS = ("-O3", "-mavx2", "-mfma", "-ffp-contract=off", "-fPIC", "-shared")
+SOURCE = Path(__file__).with_name("step.c")
+FLAGS = ("-O3", "-mavx2", "-mfma", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared")
 
 
 def _cpu_ok() -> bool:
@@ -41,7 +41,7 @@ def _build(source: Path) -> Path | None:
     if compiler is None:
         return None
     digest = hashlib.sha256(source.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:16]
-    name = f"rsc_gemm-{digest}.so"
+    name = f"rsc_step-{digest}.so"
     for folder in (source.parent / "__pycache__",
                    Path(tempfile.gettempdir()) / f"rsc-native-{os.getuid()}"):
         lib = folder / name
@@ -72,6 +72,6 @@ def _load() -> Path | None:
 
 
 LIBRARY = _load()
-#: Whether the kernels multiply with ``gemm.c`` (else with BLAS).
+#: Whether the kernels multiply with ``step.c`` (else with BLAS).
 AVAILABLE = LIBRARY is not None
-BACKEND = "rsc-gemm-avx2" if AVAILABLE else "blas"
+BACKEND = "rsc-step-avx2" if AVAILABLE else "blas"

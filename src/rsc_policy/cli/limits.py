@@ -67,7 +67,7 @@ def gemm_products(obs_dim: int, n_actions: int = 3, rows: int = BATCH) -> Callab
 def member_products_us(obs_dim: int, n_actions: int = 3, n: int = 4000) -> float:
     """Microseconds of one member's learning-step products on its own shapes (batch 32, one
     call per product, as :func:`rsc_policy.agent.kernels.member_step` makes them: two forward
-    passes and one backward, ``gemm.c`` or BLAS, the weight transposes they read included),
+    passes and one backward, ``step.c`` or BLAS, the weight transposes they read included),
     called from compiled code on one core, so neither Python's dispatch nor anything but the
     products is counted (median of 5 runs of ``n``)."""
     from threadpoolctl import threadpool_limits

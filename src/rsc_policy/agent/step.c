@@ -168,3 +168,32 @@ void rsc_transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, fl
     for (; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
 }
+
+/* torch.optim.Adam's update (single tensor, no amsgrad, no weight decay) in one pass, with
+   the same float32 operations in the same order as the loops it replaces, so bit for bit
+   the same:  m += (g - m) * (1 - b1);  v = v * b2 + ((1 - b2) * g) * g;
+   p -= (step_size * m) / (sqrt(v) / bc2 + eps).  Bound by the divider: ~5 us for the
+   10,947 weights of the 102-64-64-3 net, against ~7 us for four vectorised numba loops. */
+void rsc_adam(int64_t size, float* p, const float* g, float* m, float* v, float one_m_b1,
+              float b2, float one_m_b2, float bc2, float eps, float step_size) {
+    const __m256 c1 = _mm256_set1_ps(one_m_b1), cb2 = _mm256_set1_ps(b2),
+                 c2 = _mm256_set1_ps(one_m_b2), cbc = _mm256_set1_ps(bc2),
+                 ce = _mm256_set1_ps(eps), cs = _mm256_set1_ps(step_size);
+    int64_t k = 0;
+    for (; k + 8 <= size; k += 8) {
+        __m256 gk = _mm256_loadu_ps(g + k), mk = _mm256_loadu_ps(m + k);
+        __m256 vk = _mm256_loadu_ps(v + k);
+        mk = _mm256_add_ps(mk, _mm256_mul_ps(_mm256_sub_ps(gk, mk), c1));
+        vk = _mm256_add_ps(_mm256_mul_ps(vk, cb2), _mm256_mul_ps(_mm256_mul_ps(c2, gk), gk));
+        __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vk), cbc), ce);
+        __m256 step = _mm256_div_ps(_mm256_mul_ps(cs, mk), den);
+        _mm256_storeu_ps(m + k, mk);
+        _mm256_storeu_ps(v + k, vk);
+        _mm256_storeu_ps(p + k, _mm256_sub_ps(_mm256_loadu_ps(p + k), step));
+    }
+    for (; k < size; ++k) {
+        m[k] = m[k] + (g[k] - m[k]) * one_m_b1;
+        v[k] = v[k] * b2 + one_m_b2 * g[k] * g[k];
+        p[k] = p[k] - step_size * m[k] / (__builtin_sqrtf(v[k]) / bc2 + eps);
+    }
+}
