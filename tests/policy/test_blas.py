@@ -201,3 +201,46 @@ def test_native_adam_equals_the_loops_bit_for_bit(size):
         _adams(False, *b, np.empty(size, np.float32), c)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@njit
+def _native_row(x, w, b, out, relu):
+    blas.native_dense_row_into(x, w, b, out, relu)
+
+
+@njit
+def _blas_row(x, w, b, out, relu):
+    blas.blas_dense_row_into(x, w, b, out, relu)
+
+
+def _eight_lane_dot(x: np.ndarray, w_row: np.ndarray) -> np.float32:
+    """step.c's acting dot product: lane l chains k = l, l + 8, ... (one rounding per FMA),
+    then the lanes are added (l, l + 4), then (0, 2) and (1, 3), then the two."""
+    lanes = np.zeros(8, dtype=np.float32)
+    for k in range(len(x)):
+        lanes[k % 8] = np.float32(np.float64(lanes[k % 8])
+                                  + np.float64(x[k]) * np.float64(w_row[k]))
+    s4 = lanes[:4] + lanes[4:]
+    return np.float32((s4[0] + s4[2]) + (s4[1] + s4[3]))
+
+
+@needs_native
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize(("k", "n"), [(102, 64), (64, 64), (64, 3), (13, 5), (8, 7)])
+def test_native_dense_row_sums_in_its_fixed_order(relu, k, n):
+    """One observation through a layer (acting): the documented order, bit for bit, for
+    every k tail and output count, bias then ReLU; the vector-product fallback agrees to
+    float32 rounding."""
+    rng = np.random.default_rng(k * 100 + n)
+    x = rng.standard_normal((1, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    got = np.full((1, n), np.nan, dtype=np.float32)
+    _native_row(x, w, b, got, relu)
+    want = np.array([_eight_lane_dot(x[0], w[j]) + b[j] for j in range(n)], dtype=np.float32)
+    if relu:
+        want = np.maximum(want, np.float32(0.0))
+    np.testing.assert_array_equal(got[0], want)
+    fallback = np.full_like(got, np.nan)
+    _blas_row(x, w, b, fallback, relu)
+    np.testing.assert_allclose(got, fallback, rtol=1e-5, atol=1e-5)

@@ -170,6 +170,27 @@ def _rsc_gemm_bias(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu):
 
 
 @intrinsic
+def _rsc_dense_row(typingctx, n, k, x, w, ldw, bias, out, relu):
+    """``rsc_dense_row(n, k, x, w, ldw, bias, out, relu)`` of ``step.c``."""
+    sig = types.void(n, k, x, w, ldw, bias, out, relu)
+
+    def codegen(context, builder, signature, args):
+        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
+        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, fp, fp, i64, fp, fp, i64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_dense_row")
+        tys = signature.args
+
+        def data(i):
+            return context.make_array(tys[i])(context, builder, args[i]).data
+
+        n_, k_, ldw_, relu_ = _int_args(context, builder, tys, args, (0, 1, 4, 7))
+        builder.call(fn, [n_, k_, data(2), data(3), ldw_, data(5), data(6), relu_])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
 def _rsc_transpose(typingctx, rows, cols, src, lds, dst, ldd):
     """``rsc_transpose(rows, cols, src, lds, dst, ldd)`` of ``step.c``."""
     sig = types.void(rows, cols, src, lds, dst, ldd)
@@ -213,6 +234,17 @@ def native_dense_into(x, wt, b, out, relu):
 
 
 @njit(cache=True, inline="always")
+def native_dense_row_into(x, w, b, out, relu):
+    """``out = x @ w.T + b``, then ReLU if ``relu``, for one row ``x`` (``(1, k)``, its
+    elements contiguous) and ``w`` as torch stores it (rows contiguous): ``step.c``'s 8-lane
+    dot products, summed in one fixed order (the acting forward)."""
+    if x.strides[1] != 4:
+        blas_dense_row_into(x, w, b, out, relu)
+    else:
+        _rsc_dense_row(w.shape[0], w.shape[1], x, w, w.strides[0] // 4, b, out, relu)
+
+
+@njit(cache=True, inline="always")
 def native_transpose_into(w, wt):
     """``wt[:, :] = w.T`` (both C-contiguous) through ``step.c``."""
     _rsc_transpose(w.shape[0], w.shape[1], w, w.shape[1], wt, wt.shape[1])
@@ -235,6 +267,16 @@ def blas_dense_into(x, wt, b, out, relu):
 
 
 @njit(cache=True, inline="always")
+def blas_dense_row_into(x, w, b, out, relu):
+    """:func:`native_dense_row_into` through numpy's vector product (0.4 us against 1.9 us
+    for BLAS's matrix product on one row), then one loop for the bias and ReLU."""
+    np.dot(np.ascontiguousarray(x), w.T, out)  # a row view typed 'A' is copied (numba warns)
+    for j in range(out.shape[1]):
+        v = out[0, j] + b[j]
+        out[0, j] = np.maximum(v, np.float32(0.0)) if relu else v
+
+
+@njit(cache=True, inline="always")
 def loop_transpose_into(w, wt):
     """``wt[:, :] = w.T`` as a loop."""
     for i in range(w.shape[0]):
@@ -247,5 +289,7 @@ def loop_transpose_into(w, wt):
 gemm_into = native_gemm_into if native.AVAILABLE else blas_gemm_into
 #: ``dense_into(x, wt, b, out, relu)``: ``out = x @ wt + b`` (then ReLU), a layer's forward.
 dense_into = native_dense_into if native.AVAILABLE else blas_dense_into
+#: ``dense_row_into(x, w, b, out, relu)``: one row's ``x @ w.T + b`` (then ReLU), acting.
+dense_row_into = native_dense_row_into if native.AVAILABLE else blas_dense_row_into
 #: ``transpose_into(w, wt)``: ``wt[:, :] = w.T``.
 transpose_into = native_transpose_into if native.AVAILABLE else loop_transpose_into

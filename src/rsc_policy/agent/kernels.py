@@ -29,7 +29,13 @@ from numba.extending import intrinsic
 
 from rsc_env.compiled import copy_into
 from rsc_policy.agent import native
-from rsc_policy.agent.blas import dense_into, gemm_into, matmul_into, transpose_into
+from rsc_policy.agent.blas import (
+    dense_into,
+    dense_row_into,
+    gemm_into,
+    matmul_into,
+    transpose_into,
+)
 from rsc_policy.agent.rng import choice
 
 # numba's thread pool for the population's member-parallel call: "workqueue" (plain pthreads
@@ -126,11 +132,12 @@ def forward_into(x, w1, b1, w2, b2, w3, b3, h1, h2, q):
 
 @njit(cache=True, inline="always")
 def _dense(x, w, b, out, relu):
-    """``out = x @ w.T + b`` (then ReLU), written into ``out``: one BLAS call, one loop."""
-    if x.shape[0] == 1:  # acting on one observation: a vector product (a row view typed
-        np.dot(np.ascontiguousarray(x), w.T, out)  # 'A' is copied: numba warns otherwise)
-    else:
-        matmul_into(x, False, w, True, out)
+    """``out = x @ w.T + b`` (then ReLU), written into ``out``: one BLAS call, one loop; one
+    row (acting on one observation): one :func:`~rsc_policy.agent.blas.dense_row_into`."""
+    if x.shape[0] == 1:
+        dense_row_into(x, w, b, out, relu)
+        return
+    matmul_into(x, False, w, True, out)
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             v = out[i, j] + b[j]

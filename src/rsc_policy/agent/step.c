@@ -1,4 +1,4 @@
-/* Small float32 products for the learning step (rsc_policy.agent.native builds this file).
+/* Small float32 kernels of the learning step and of acting (rsc_policy.agent.native builds this file).
 
    rsc_gemm:      C = op(A) @ B, C row-major; A[i,k] = a[i*sai + k*sak] (op(A) = A or A.T by
                   its strides), B[k,j] = b[k*ldb + j] with contiguous rows. Each C element is
@@ -9,6 +9,8 @@
                   C, which is where OpenBLAS spends ~25 % of its time on these shapes.
    rsc_gemm_bias: rsc_gemm, then + bias[j] and ReLU as each block is stored (a dense layer;
                   the same two roundings as adding the bias after the product).
+   rsc_dense_row: one row through a dense layer (the acting forward), 8-lane dot products.
+   rsc_adam:      torch's Adam update in one pass.
    rsc_transpose: dst = src.T, 8x8 AVX blocks.
    Needs AVX2 and FMA (the loader checks the CPU before it compiles). */
 #include <immintrin.h>
@@ -195,5 +197,60 @@ void rsc_adam(int64_t size, float* p, const float* g, float* m, float* v, float 
         m[k] = m[k] + (g[k] - m[k]) * one_m_b1;
         v[k] = v[k] * b2 + one_m_b2 * g[k] * g[k];
         p[k] = p[k] - step_size * m[k] / (__builtin_sqrtf(v[k]) / bc2 + eps);
+    }
+}
+
+/* 8 lanes summed in one fixed order: (lo + hi), then pairs, then the last two. */
+INLINE float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE float dense_out(__m256 acc, const float* bias, int64_t j, int64_t relu) {
+    float v = hsum(acc) + bias[j];
+    return (relu && v < 0.0f) ? 0.0f : v;  /* a NaN stays a NaN */
+}
+
+/* One row through a dense layer, the acting forward: out[j] = sum_k x[k] w[j,k] + bias[j]
+   (then ReLU), w row-major (ldw) as torch stores it. Each dot product runs in 8 lanes along
+   k (the last k % 8 masked) and is summed by hsum: a fixed order, the same for every call,
+   so every acting path that calls it agrees bit for bit. Four outputs at a time. */
+void rsc_dense_row(int64_t n, int64_t kk, const float* x, const float* w, int64_t ldw,
+                   const float* bias, float* out, int64_t relu) {
+    const int64_t k8 = kk - kk % 8;
+    const __m256i mk = tail_mask((int)(kk - k8));
+    __m256 xt = _mm256_maskload_ps(x + k8, mk);
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float* w0 = w + j * ldw;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        for (int64_t k = 0; k < k8; k += 8) {
+            __m256 xv = _mm256_loadu_ps(x + k);
+            a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + k), a0);
+            a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + ldw + k), a1);
+            a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + 2 * ldw + k), a2);
+            a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + 3 * ldw + k), a3);
+        }
+        if (k8 < kk) {
+            a0 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(w0 + k8, mk), a0);
+            a1 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(w0 + ldw + k8, mk), a1);
+            a2 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(w0 + 2 * ldw + k8, mk), a2);
+            a3 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(w0 + 3 * ldw + k8, mk), a3);
+        }
+        out[j] = dense_out(a0, bias, j, relu);
+        out[j + 1] = dense_out(a1, bias, j + 1, relu);
+        out[j + 2] = dense_out(a2, bias, j + 2, relu);
+        out[j + 3] = dense_out(a3, bias, j + 3, relu);
+    }
+    for (; j < n; ++j) {
+        const float* w0 = w + j * ldw;
+        __m256 a0 = _mm256_setzero_ps();
+        for (int64_t k = 0; k < k8; k += 8)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w0 + k), a0);
+        if (k8 < kk) a0 = _mm256_fmadd_ps(xt, _mm256_maskload_ps(w0 + k8, mk), a0);
+        out[j] = dense_out(a0, bias, j, relu);
     }
 }
