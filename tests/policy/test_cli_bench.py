@@ -114,6 +114,12 @@ def test_sweep_writes_the_five_ways_and_the_flop_limit(ray_local, tmp_path: Path
     assert math.isclose(doc["member_step_us"] * doc["population_learner_env_steps_per_s"],
                         doc["cores"] * 1e6)
     assert "On one member's own shapes" in (out / "sweep.md").read_text()
+    # the stricter limit and how far (e) is below it
+    assert doc["strictest_limit_env_steps_per_s"] == max(
+        doc["flop_limit_env_steps_per_s"], doc["member_shapes_limit_env_steps_per_s"])
+    assert math.isclose(doc["learner_below_strictest_limit"] * doc[
+        "population_learner_env_steps_per_s"], doc["strictest_limit_env_steps_per_s"])
+    assert "The stricter of the two limits" in (out / "sweep.md").read_text()
 
 
 def test_sweep_refuses_bad_sizes(tmp_path: Path) -> None:

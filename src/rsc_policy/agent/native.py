@@ -53,6 +53,9 @@ def _build(source: Path) -> Path | None:
             subprocess.run([compiler, *FLAGS, "-o", str(tmp), str(source)], check=True,
                            capture_output=True, timeout=120)
             os.replace(tmp, lib)  # atomic: processes starting together load one file
+            for old in folder.glob("rsc_step-*.so"):  # older sources' builds
+                if old != lib:
+                    old.unlink(missing_ok=True)  # a process that loaded one keeps its mapping
             return lib
         except (OSError, subprocess.SubprocessError):
             continue
