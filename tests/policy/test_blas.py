@@ -14,6 +14,12 @@ def _product(a, trans_a, b, trans_b, c):
     blas.matmul_into(a, trans_a, b, trans_b, c)
 
 
+@njit
+def _run(fn, *args):
+    """Call a compiled-only (inlined) kernel function from Python."""
+    fn(*args)
+
+
 @pytest.mark.parametrize(("trans_a", "trans_b"), [(False, False), (False, True),
                                                   (True, False), (True, True)])
 @pytest.mark.parametrize("rows", [1, 32, 64])
@@ -30,24 +36,36 @@ def test_matmul_into_equals_numpy(trans_a, trans_b, rows):
         np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
 
 
+needs_native = pytest.mark.skipif(not blas.native.AVAILABLE,
+                                  reason="step.c not built here (no AVX2/FMA or no compiler)")
+
+
+@pytest.mark.parametrize("kernel", ["blas", pytest.param("step.c", marks=needs_native)])
 @pytest.mark.parametrize("trans_a", [False, True])
-def test_matmul_into_reads_column_slices_in_place(trans_a):
+def test_products_read_column_slices_in_place(kernel, trans_a):
     """A replay batch's ``rows[:, :d]`` / ``rows[:, d:2d]`` (rows contiguous, a longer row
-    stride) multiply as their contiguous copies do, bit for bit."""
+    stride) multiply as their contiguous copies do, bit for bit (BLAS and step.c)."""
     rng = np.random.default_rng(7)
     rows = rng.standard_normal((32, 2 * 102 + 3)).astype(np.float32)
     w = rng.standard_normal((64, 102)).astype(np.float32)
     g = rng.standard_normal((32, 64)).astype(np.float32)
+
+    def product(x, out):
+        if trans_a:  # the input layer's weight gradient g.T @ s
+            if kernel == "blas":
+                _product(g, True, x, False, out)
+            else:
+                _run(blas.native_gemm_into, g, True, x, out)
+        elif kernel == "blas":  # the input layer's forward s @ w.T
+            _product(x, False, w, True, out)
+        else:
+            _run(blas.native_gemm_into, x, False, np.ascontiguousarray(w.T), out)
+
     for view in (rows[:, :102], rows[:, 102:204]):
-        copy = np.ascontiguousarray(view)
         got = np.full((64, 102) if trans_a else (32, 64), np.nan, dtype=np.float32)
         want = np.full_like(got, np.nan)
-        if trans_a:  # the input layer's weight gradient g.T @ s
-            _product(g, True, view, False, got)
-            _product(g, True, copy, False, want)
-        else:  # the input layer's forward s @ w.T
-            _product(view, False, w, True, got)
-            _product(copy, False, w, True, want)
+        product(view, got)
+        product(np.ascontiguousarray(view), want)
         np.testing.assert_array_equal(got, want)
 
 
@@ -65,20 +83,6 @@ def test_backend_is_numpy_openblas_on_numpy_wheels():
 
 
 # ------------------------------------------------------------- step.c (blas.gemm_into)
-@njit
-def _native(a, trans_a, b, c):
-    blas.native_gemm_into(a, trans_a, b, c)
-
-
-@njit
-def _via_blas(a, trans_a, b, c):
-    blas.blas_gemm_into(a, trans_a, b, c)
-
-
-@njit
-def _native_t(w, wt):
-    blas.native_transpose_into(w, wt)
-
 
 def _fma_chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` with every element summed over k in order, each step ``acc + a*b`` rounded
@@ -89,10 +93,6 @@ def _fma_chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                + np.outer(a[:, k].astype(np.float64), b[k].astype(np.float64))
                ).astype(np.float32)
     return acc
-
-
-needs_native = pytest.mark.skipif(not blas.native.AVAILABLE,
-                                  reason="step.c not built here (no AVX2/FMA or no compiler)")
 
 
 @needs_native
@@ -106,31 +106,12 @@ def test_native_gemm_is_one_fma_chain_per_element(trans_a, m, k, n):
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     c = np.full((m, n), np.nan, dtype=np.float32)
-    _native(a, trans_a, b, c)
+    _run(blas.native_gemm_into, a, trans_a, b, c)
     op_a = np.ascontiguousarray(a.T) if trans_a else a
     np.testing.assert_array_equal(c, _fma_chain(op_a, b))
     via_blas = np.full_like(c, np.nan)
-    _via_blas(a, trans_a, b, via_blas)  # the fallback computes the same product
+    _run(blas.blas_gemm_into, a, trans_a, b, via_blas)  # the fallback computes the same product
     np.testing.assert_allclose(c, via_blas, rtol=1e-5, atol=1e-5)
-
-
-@needs_native
-def test_native_gemm_reads_replay_column_slices_in_place():
-    rng = np.random.default_rng(3)
-    rows = rng.standard_normal((32, 2 * 102 + 3)).astype(np.float32)
-    g = rng.standard_normal((32, 64)).astype(np.float32)
-    wt = rng.standard_normal((102, 64)).astype(np.float32)
-    for view in (rows[:, :102], rows[:, 102:204]):
-        copy = np.ascontiguousarray(view)
-        for trans_a, a, b, shape in ((True, g, None, (64, 102)), (False, None, wt, (32, 64))):
-            got, want = np.empty(shape, np.float32), np.empty(shape, np.float32)
-            if trans_a:  # the input layer's weight gradient g.T @ s
-                _native(a, True, view, got)
-                _native(a, True, copy, want)
-            else:  # the input layer's forward s @ w.T
-                _native(view, False, b, got)
-                _native(copy, False, b, want)
-            np.testing.assert_array_equal(got, want)
 
 
 @needs_native
@@ -138,18 +119,10 @@ def test_native_gemm_reads_replay_column_slices_in_place():
 def test_native_transpose(shape):
     w = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     wt = np.full(shape[::-1], np.nan, dtype=np.float32)
-    _native_t(w, wt)
+    _run(blas.native_transpose_into, w, wt)
     np.testing.assert_array_equal(wt, w.T)
 
 
-@njit
-def _native_dense(x, wt, b, out, relu):
-    blas.native_dense_into(x, wt, b, out, relu)
-
-
-@njit
-def _blas_dense(x, wt, b, out, relu):
-    blas.blas_dense_into(x, wt, b, out, relu)
 
 
 @needs_native
@@ -164,23 +137,16 @@ def test_native_dense_adds_bias_then_relu_as_it_stores(relu, m, k, n):
     wt = rng.standard_normal((k, n)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
     got = np.full((m, n), -7.0, dtype=np.float32)
-    _native_dense(x, wt, b, got, relu)
+    _run(blas.native_dense_into, x, wt, b, got, relu)
     want = _fma_chain(x, wt) + b
     if relu:
         want = np.where(np.isnan(want), want, np.maximum(want, np.float32(0.0)))
         assert np.isnan(got[0]).all()
     np.testing.assert_array_equal(got, want)
     fallback = np.full_like(got, -7.0)
-    _blas_dense(x, wt, b, fallback, relu)
+    _run(blas.blas_dense_into, x, wt, b, fallback, relu)
     np.testing.assert_allclose(got, fallback, rtol=1e-5, atol=1e-5)
 
-
-@njit(error_model="numpy")
-def _adams(native, p, g, m, v, denom, c):
-    if native:
-        kernels.native_adam(p, g, m, v, denom, c[0], c[1], c[2], c[3], c[4], c[5])
-    else:
-        kernels.loop_adam(p, g, m, v, denom, c[0], c[1], c[2], c[3], c[4], c[5])
 
 
 @needs_native
@@ -197,20 +163,12 @@ def test_native_adam_equals_the_loops_bit_for_bit(size):
         g = (rng.standard_normal(size) * 0.05).astype(np.float32)
         a[1][:] = g
         b[1][:] = g
-        _adams(True, *a, np.empty(size, np.float32), c)
-        _adams(False, *b, np.empty(size, np.float32), c)
+        _run(kernels.native_adam, *a, np.empty(size, np.float32), *c)
+        _run(kernels.loop_adam, *b, np.empty(size, np.float32), *c)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
 
 
-@njit
-def _native_row(x, w, b, out, relu):
-    blas.native_dense_row_into(x, w, b, out, relu)
-
-
-@njit
-def _blas_row(x, w, b, out, relu):
-    blas.blas_dense_row_into(x, w, b, out, relu)
 
 
 def _eight_lane_dot(x: np.ndarray, w_row: np.ndarray) -> np.float32:
@@ -236,11 +194,11 @@ def test_native_dense_row_sums_in_its_fixed_order(relu, k, n):
     w = rng.standard_normal((n, k)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
     got = np.full((1, n), np.nan, dtype=np.float32)
-    _native_row(x, w, b, got, relu)
+    _run(blas.native_dense_row_into, x, w, b, got, relu)
     want = np.array([_eight_lane_dot(x[0], w[j]) + b[j] for j in range(n)], dtype=np.float32)
     if relu:
         want = np.maximum(want, np.float32(0.0))
     np.testing.assert_array_equal(got[0], want)
     fallback = np.full_like(got, np.nan)
-    _blas_row(x, w, b, fallback, relu)
+    _run(blas.blas_dense_row_into, x, w, b, fallback, relu)
     np.testing.assert_allclose(got, fallback, rtol=1e-5, atol=1e-5)

@@ -118,97 +118,34 @@ else:
 from rsc_policy.agent import native  # noqa: E402  (after BLAS: the fallback)
 
 
-def _int_args(context, builder, tys, args, idx):
-    return [context.cast(builder, args[i], tys[i], types.int64) for i in idx]
+def c_function(symbol: str, kinds: str):
+    """An intrinsic that calls ``symbol`` of ``step.c`` (void): ``kinds`` has one letter per
+    argument, ``i`` int64, ``f`` float32, ``p`` the data pointer of a float32 array."""
+    llvm_type = {"i": ir.IntType(64), "f": ir.FloatType(), "p": ir.PointerType(ir.FloatType())}
+    number = {"i": types.int64, "f": types.float32}
+
+    def typer(typingctx, *args):
+        def codegen(context, builder, signature, values):
+            fnty = ir.FunctionType(ir.VoidType(), [llvm_type[k] for k in kinds])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, symbol)
+            tys = signature.args[0].types  # the star arguments arrive as one tuple
+            call = [context.make_array(ty)(context, builder, v).data if k == "p"
+                    else context.cast(builder, v, ty, number[k])
+                    for k, ty, v in zip(kinds, tys, cgutils.unpack_tuple(builder, values[0]),
+                                        strict=True)]
+            builder.call(fn, call)
+            return context.get_dummy_value()
+
+        return types.void(types.StarArgTuple.from_types(args)), codegen
+
+    typer.__name__ = typer.__qualname__ = f"_{symbol}"
+    return intrinsic(typer)
 
 
-@intrinsic
-def _rsc_gemm(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc):
-    """``rsc_gemm(m, n, k, a, sai, sak, b, ldb, c, ldc)`` of ``step.c``."""
-    sig = types.void(m, n, k, a, sai, sak, b, ldb, c, ldc)
-
-    def codegen(context, builder, signature, args):
-        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
-        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, i64, fp, i64, i64, fp, i64, fp, i64])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_gemm")
-        tys = signature.args
-
-        def data(i):
-            return context.make_array(tys[i])(context, builder, args[i]).data
-
-        m_, n_, k_, sai_, sak_, ldb_, ldc_ = _int_args(context, builder, tys, args,
-                                                       (0, 1, 2, 4, 5, 7, 9))
-        builder.call(fn, [m_, n_, k_, data(3), sai_, sak_, data(6), ldb_, data(8), ldc_])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _rsc_gemm_bias(typingctx, m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu):
-    """``rsc_gemm_bias(m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu)`` of ``step.c``."""
-    sig = types.void(m, n, k, a, sai, sak, b, ldb, c, ldc, bias, relu)
-
-    def codegen(context, builder, signature, args):
-        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
-        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, i64, fp, i64, i64, fp, i64, fp, i64,
-                                               fp, i64])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_gemm_bias")
-        tys = signature.args
-
-        def data(i):
-            return context.make_array(tys[i])(context, builder, args[i]).data
-
-        m_, n_, k_, sai_, sak_, ldb_, ldc_ = _int_args(context, builder, tys, args,
-                                                       (0, 1, 2, 4, 5, 7, 9))
-        relu_ = context.cast(builder, args[11], tys[11], types.int64)
-        builder.call(fn, [m_, n_, k_, data(3), sai_, sak_, data(6), ldb_, data(8), ldc_,
-                          data(10), relu_])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _rsc_dense_row(typingctx, n, k, x, w, ldw, bias, out, relu):
-    """``rsc_dense_row(n, k, x, w, ldw, bias, out, relu)`` of ``step.c``."""
-    sig = types.void(n, k, x, w, ldw, bias, out, relu)
-
-    def codegen(context, builder, signature, args):
-        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
-        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, fp, fp, i64, fp, fp, i64])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_dense_row")
-        tys = signature.args
-
-        def data(i):
-            return context.make_array(tys[i])(context, builder, args[i]).data
-
-        n_, k_, ldw_, relu_ = _int_args(context, builder, tys, args, (0, 1, 4, 7))
-        builder.call(fn, [n_, k_, data(2), data(3), ldw_, data(5), data(6), relu_])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _rsc_transpose(typingctx, rows, cols, src, lds, dst, ldd):
-    """``rsc_transpose(rows, cols, src, lds, dst, ldd)`` of ``step.c``."""
-    sig = types.void(rows, cols, src, lds, dst, ldd)
-
-    def codegen(context, builder, signature, args):
-        i64, fp = ir.IntType(64), ir.PointerType(ir.FloatType())
-        fnty = ir.FunctionType(ir.VoidType(), [i64, i64, fp, i64, fp, i64])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_transpose")
-        tys = signature.args
-
-        def data(i):
-            return context.make_array(tys[i])(context, builder, args[i]).data
-
-        r_, c_, lds_, ldd_ = _int_args(context, builder, tys, args, (0, 1, 3, 5))
-        builder.call(fn, [r_, c_, data(2), lds_, data(4), ldd_])
-        return context.get_dummy_value()
-
-    return sig, codegen
+_rsc_gemm = c_function("rsc_gemm", "iiipiipipi")  # m, n, k, a, sai, sak, b, ldb, c, ldc
+_rsc_gemm_bias = c_function("rsc_gemm_bias", "iiipiipipipi")  # ... bias, relu
+_rsc_dense_row = c_function("rsc_dense_row", "iippippi")  # n, k, x, w, ldw, bias, out, relu
+_rsc_transpose = c_function("rsc_transpose", "iipipi")  # rows, cols, src, lds, dst, ldd
 
 
 @njit(cache=True, inline="always")

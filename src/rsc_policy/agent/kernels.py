@@ -30,6 +30,7 @@ from numba.extending import intrinsic
 from rsc_env.compiled import copy_into
 from rsc_policy.agent import native
 from rsc_policy.agent.blas import (
+    c_function,
     dense_into,
     dense_row_into,
     gemm_into,
@@ -350,29 +351,8 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     return total / n
 
 
-@intrinsic
-def _rsc_adam(typingctx, size, p, g, m, v, one_m_b1, b2, one_m_b2, bc2, eps, step_size):
-    """``rsc_adam(size, p, g, m, v, one_m_b1, b2, one_m_b2, bc2, eps, step_size)`` of
-    ``step.c`` (the float arguments as float32)."""
-    sig = types.void(size, p, g, m, v, one_m_b1, b2, one_m_b2, bc2, eps, step_size)
-
-    def codegen(context, builder, signature, args):
-        i64, f32 = ir.IntType(64), ir.FloatType()
-        fp = ir.PointerType(f32)
-        fnty = ir.FunctionType(ir.VoidType(), [i64, fp, fp, fp, fp, f32, f32, f32, f32, f32,
-                                               f32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "rsc_adam")
-        tys = signature.args
-
-        def data(i):
-            return context.make_array(tys[i])(context, builder, args[i]).data
-
-        floats = [context.cast(builder, args[i], tys[i], types.float32) for i in range(5, 11)]
-        builder.call(fn, [context.cast(builder, args[0], tys[0], types.int64), data(1),
-                          data(2), data(3), data(4), *floats])
-        return context.get_dummy_value()
-
-    return sig, codegen
+#: ``rsc_adam(size, p, g, m, v, one_m_b1, b2, one_m_b2, bc2, eps, step_size)`` of ``step.c``.
+_rsc_adam = c_function("rsc_adam", "ippppffffff")
 
 
 @njit(cache=True, inline="always")
