@@ -202,3 +202,21 @@ def test_native_dense_row_sums_in_its_fixed_order(relu, k, n):
     fallback = np.full_like(got, np.nan)
     _run(blas.blas_dense_row_into, x, w, b, fallback, relu)
     np.testing.assert_allclose(got, fallback, rtol=1e-5, atol=1e-5)
+
+
+@needs_native
+def test_step_c_builds_once_per_source_and_drops_older_builds(tmp_path):
+    """A library per source digest, next to the source; reused while the source is
+    unchanged; an edit builds a new one and removes the old."""
+    from rsc_policy.agent import native
+
+    source = tmp_path / "step.c"
+    source.write_text(native.SOURCE.read_text())
+    first = native._build(source)
+    assert first is not None and first.parent == tmp_path / "__pycache__"
+    built = first.stat().st_mtime_ns
+    assert native._build(source) == first and first.stat().st_mtime_ns == built
+    source.write_text(native.SOURCE.read_text() + "\n/* edited */\n")
+    second = native._build(source)
+    assert second is not None and second != first and second.is_file()
+    assert sorted(p.name for p in (tmp_path / "__pycache__").iterdir()) == [second.name]

@@ -66,9 +66,11 @@ def _build(source: Path) -> Path | None:
 
 
 def _load() -> Path | None:
-    if os.environ.get("RSC_NATIVE_GEMM", "1") == "0" or not _cpu_ok():
+    if os.environ.get("RSC_NATIVE_GEMM", "1") == "0":
         return None
     try:
+        if not _cpu_ok():  # not x86-64 with AVX2 and FMA (or LLVM cannot tell)
+            return None
         lib = _build(SOURCE)
         if lib is not None:
             llvm.load_library_permanently(str(lib))
