@@ -1,4 +1,6 @@
-"""``c = op(a) @ op(b)`` for the compiled kernels: numpy's own OpenBLAS, called from numba.
+"""``c = op(a) @ op(b)`` for the compiled kernels: numpy's own OpenBLAS, called from numba;
+below it, the numba bindings of ``step.c`` (:mod:`rsc_policy.agent.native`) and their BLAS
+and loop fallbacks.
 
 numba's ``np.dot`` calls the BLAS that scipy bundles (OpenBLAS 0.3.30 here); numpy's wheel
 bundles its own (``libscipy_openblas64_``, 0.3.31), whose ``cblas_sgemm`` is ~2 us faster per
@@ -194,23 +196,28 @@ def blas_gemm_into(a, trans_a, b, c):
 
 
 @njit(cache=True, inline="always")
-def blas_dense_into(x, wt, b, out, relu):
-    """:func:`native_dense_into` through BLAS, then one loop for the bias and ReLU."""
-    matmul_into(x, False, wt, False, out)
+def add_bias_relu(out, b, relu):
+    """``out = out + b`` row by row, then ReLU if ``relu`` (a NaN stays a NaN): a dense
+    layer's epilogue after a plain product."""
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             v = out[i, j] + b[j]
-            out[i, j] = np.maximum(np.float32(0.0), v) if relu else v
+            out[i, j] = np.maximum(v, np.float32(0.0)) if relu else v
+
+
+@njit(cache=True, inline="always")
+def blas_dense_into(x, wt, b, out, relu):
+    """:func:`native_dense_into` through BLAS, then :func:`add_bias_relu`."""
+    matmul_into(x, False, wt, False, out)
+    add_bias_relu(out, b, relu)
 
 
 @njit(cache=True, inline="always")
 def blas_dense_row_into(x, w, b, out, relu):
     """:func:`native_dense_row_into` through numpy's vector product (0.4 us against 1.9 us
-    for BLAS's matrix product on one row), then one loop for the bias and ReLU."""
+    for BLAS's matrix product on one row), then :func:`add_bias_relu`."""
     np.dot(np.ascontiguousarray(x), w.T, out)  # a row view typed 'A' is copied (numba warns)
-    for j in range(out.shape[1]):
-        v = out[0, j] + b[j]
-        out[0, j] = np.maximum(v, np.float32(0.0)) if relu else v
+    add_bias_relu(out, b, relu)
 
 
 @njit(cache=True, inline="always")

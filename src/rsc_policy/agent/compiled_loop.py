@@ -207,7 +207,7 @@ def _advance_member(m, steps, done_steps, observations, close, n_rows, params, e
     idx = np.empty(b, dtype=np.int64)
     batch = np.empty((b, memory.shape[2]), dtype=np.float32)
     work = np.empty(kernels.work_size(b, d, h1, h2, a), dtype=np.float32)
-    kernels.prepare_target(work, target[m], b, d, h1, h2, a)
+    kernels.prepare_target(work, target[m], d, h1, h2, a)
     act_h1 = np.empty((1, h1), dtype=np.float32)  # the acting forward's activations
     act_h2 = np.empty((1, h2), dtype=np.float32)
     q = np.empty((1, a), dtype=np.float32)

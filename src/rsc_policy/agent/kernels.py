@@ -4,10 +4,11 @@ One learning step of :class:`rsc_policy.agent.update.DQNUpdate` is a single call
 :func:`dqn_step`: target forward, prediction, MSE or Huber loss, backward, optional gradient
 clipping and the Adam update, on numpy views of the torch parameter and optimizer buffers (no
 copies: torch keeps owning them, so ``state_dict``, checkpoints and ``param_groups["lr"]``
-work as before). :func:`greedy_actions` is the forward pass for acting. The matrix products
-of the learning step go to ``step.c`` (:func:`rsc_policy.agent.blas.gemm_into`; BLAS where it
-cannot be built), the acting forward to numpy's own OpenBLAS; everything else
-is fused loops. At batch 32 a torch step is ~35 small
+work as before). :func:`greedy_actions` is the forward pass for acting. The learning step's
+matrix products and Adam update, and acting on one observation, go to ``step.c``
+(:mod:`rsc_policy.agent.native`, :func:`rsc_policy.agent.blas.gemm_into`; OpenBLAS and numba
+loops where it cannot be built), acting on several rows to numpy's own OpenBLAS; everything
+else is fused loops. At batch 32 a torch step is ~35 small
 ops of 2-6 us dispatch each; this is one call (see ``bench/bench_learner.py`` for the numbers
 beside the GEMM floor).
 
@@ -30,6 +31,7 @@ from numba.extending import intrinsic
 from rsc_env.compiled import copy_into
 from rsc_policy.agent import native
 from rsc_policy.agent.blas import (
+    add_bias_relu,
     c_function,
     dense_into,
     dense_row_into,
@@ -139,10 +141,7 @@ def _dense(x, w, b, out, relu):
         dense_row_into(x, w, b, out, relu)
         return
     matmul_into(x, False, w, True, out)
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            v = out[i, j] + b[j]
-            out[i, j] = np.maximum(v, np.float32(0.0)) if relu else v
+    add_bias_relu(out, b, relu)
 
 
 @njit(cache=True, inline="always")
@@ -153,8 +152,6 @@ def forward_t_into(x, w1t, b1, w2t, b2, w3t, b3, h1, h2, q):
     dense_into(x, w1t, b1, h1, True)
     dense_into(h1, w2t, b2, h2, True)
     dense_into(h2, w3t, b3, q, False)
-
-
 
 
 @njit(cache=True, inline="always")
@@ -179,22 +176,25 @@ def transposed_layers(w1, w2, w3, out, d, h1, h2, a):
 
 
 @njit(cache=True, inline="always")
-def _target_slot(work, rows, d, h1, h2, a):
-    """The part of a :func:`member_step` scratch that holds the target's weights transposed."""
-    size = h1 * d + h1 + h2 * h1 + h2 + a * h2 + a
-    weights = h1 * d + h2 * h1 + a * h2
-    o = rows * (2 * h1 + 2 * h2 + 4 * a) + size + weights
-    return work[o : o + weights]
+def weights_size(d, h1, h2, a):
+    """float32s of the three weight matrices (biases not counted)."""
+    return h1 * d + h2 * h1 + a * h2
+
+
+@njit(cache=True, inline="always")
+def _target_slot(work, d, h1, h2, a):
+    """The last :func:`weights_size` float32s of a :func:`member_step` scratch: the target's
+    weights transposed."""
+    return work[work.shape[0] - weights_size(d, h1, h2, a):]
 
 
 @njit(cache=True)
-def prepare_target(work, target, rows, d, h1, h2, a):
+def prepare_target(work, target, d, h1, h2, a):
     """Write ``target``'s weights, transposed, into the scratch ``work`` of
-    :func:`member_step` on ``rows`` replay rows. The target changes only when it is synced,
-    so the caller does this once per scratch and after every sync (:func:`replay_step`),
-    not every step."""
+    :func:`member_step`. The target changes only when it is synced, so the caller does this
+    once per scratch and after every sync (:func:`replay_step`), not every step."""
     t1, _, t2, _, t3, _ = layer_views(target, d, h1, h2, a)
-    transposed_layers(t1, t2, t3, _target_slot(work, rows, d, h1, h2, a), d, h1, h2, a)
+    transposed_layers(t1, t2, t3, _target_slot(work, d, h1, h2, a), d, h1, h2, a)
 
 
 @njit(cache=True, inline="always")
@@ -221,8 +221,8 @@ def _column_sums(x, out):
 def work_size(rows: int, d: int, h1: int, h2: int, a: int) -> int:
     """float32 scratch of one :func:`member_step` on ``rows`` replay rows."""
     size = h1 * d + h1 + h2 * h1 + h2 + a * h2 + a
-    weights = h1 * d + h2 * h1 + a * h2  # the online and target weights, transposed
-    return rows * (2 * h1 + 2 * h2 + 4 * a) + size + 2 * weights
+    # then the online and the target weights, transposed (the target's last: _target_slot)
+    return rows * (2 * h1 + 2 * h2 + 4 * a) + size + 2 * weights_size(d, h1, h2, a)
 
 
 @njit(cache=True)
@@ -238,7 +238,7 @@ def dqn_step(params: np.ndarray, target: np.ndarray, grad: np.ndarray, exp_avg: 
     member of a population (:func:`population_learn`).
     """
     work = np.empty(work_size(rows.shape[0], d, h1, h2, a), dtype=np.float32)
-    prepare_target(work, target, rows.shape[0], d, h1, h2, a)
+    prepare_target(work, target, d, h1, h2, a)
     return member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2, a,
                        gamma, lr, beta1, beta2, eps, loss_kind, double_q, clip_kind, clip, work)
 
@@ -276,14 +276,13 @@ def member_step(params, target, grad, exp_avg, exp_avg_sq, step, rows, d, h1, h2
     size = params.shape[0]
     denom = work[o : o + size]
     o += size
-    weights = h1 * d + h2 * h1 + a * h2
     w1, b1, w2, b2, w3, b3 = layer_views(params, d, h1, h2, a)
-    t1, c1, t2, c2, t3, c3 = layer_views(target, d, h1, h2, a)
+    _, c1, _, c2, _, c3 = layer_views(target, d, h1, h2, a)
     # the forwards multiply by w.T, so every product reads rows: the online weights are
     # transposed here, the target's were by the caller (prepare_target)
-    w1t, w2t, w3t = transposed_layers(w1, w2, w3, work[o : o + weights], d, h1, h2, a)
-    o += weights
-    t1t, t2t, t3t = transposed_views(work[o : o + weights], d, h1, h2, a)
+    w1t, w2t, w3t = transposed_layers(w1, w2, w3, work[o : o + weights_size(d, h1, h2, a)],
+                                      d, h1, h2, a)
+    t1t, t2t, t3t = transposed_views(_target_slot(work, d, h1, h2, a), d, h1, h2, a)
     # target y = r + gamma * Q_target(s', a*) * (1 - done), no gradient
     forward_t_into(s2, t1t, c1, t2t, c2, t3t, c3, x1, x2, qt)
     if double_q:
@@ -400,7 +399,7 @@ def step_products(n: int, s, w1, w2, w3) -> None:
     g1 = np.empty_like(w1)
     g2 = np.empty_like(w2)
     g3 = np.empty_like(w3)
-    wt = np.empty(h1 * d + h2 * h1 + a * h2, dtype=np.float32)
+    wt = np.empty(weights_size(d, h1, h2, a), dtype=np.float32)
     for _ in range(n):
         # the online weights change every step: one transpose (the target's only on a sync)
         w1t, w2t, w3t = transposed_layers(w1, w2, w3, wt, d, h1, h2, a)
@@ -447,7 +446,7 @@ def _member_steps(k, params, target, grad, exp_avg, exp_avg_sq, adam_step, sync_
     idx = np.empty(b, dtype=np.int64)
     rows = np.empty((b, memory.shape[2]), dtype=np.float32)
     work = np.empty(work_size(b, d, h1, h2, a), dtype=np.float32)
-    prepare_target(work, target[k], b, d, h1, h2, a)
+    prepare_target(work, target[k], d, h1, h2, a)
     for s in range(n):
         losses[k, s] = replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq,
                                    adam_step, sync_count, memory, mem_size, rng_state, d, h1,
@@ -472,7 +471,7 @@ def replay_step(k, idx, rows, work, params, target, grad, exp_avg, exp_avg_sq, a
     sync_count[k] += 1
     if sync_count[k] % target_freq[k] == 0:
         copy_into(target[k], params[k])
-        prepare_target(work, target[k], idx.shape[0], d, h1, h2, a)
+        prepare_target(work, target[k], d, h1, h2, a)
     return loss
 
 

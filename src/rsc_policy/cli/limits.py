@@ -7,8 +7,7 @@ trainer cannot beat ``1 / (E + A + L)``. With one learner and runners on ``n`` c
 learner is serial (``<= 1 / L``) and all work shares the cores (``<= n / (E + A + L)``): the
 ceiling is the smaller of the two (transfers, Ray and the driver not counted, so real runs
 stay below it). ``L`` beside its GEMM floor (the step's matrix products alone, float32, as the
-kernel makes them)
-shows how far the step is from the hardware.
+kernel makes them) shows how far the step is from the hardware.
 """
 
 from __future__ import annotations
