@@ -49,6 +49,24 @@ def test_edge_series_verdicts() -> None:
     assert not _verdict([9.0, 9.0, 9.0, 9.0, 0.0], collapsed={4: "no trade"}).passed
 
 
+def test_a_verdict_near_the_bar_is_not_firm() -> None:
+    # 5 seeds whose mean is 54 % of the oracle but spread widely: a pass, not a firm one
+    loose = _verdict([2.0, 9.0, 3.0, 8.0, 5.0])
+    mean, lo, hi = loose.interval
+    assert loose.fraction_interval == pytest.approx((lo / 10.0, hi / 10.0))
+    assert loose.passed and lo / 10.0 < 0.5 <= mean / 10.0 and not loose.firm
+    # the same mean with a tight spread is firm, and so is a clear fail
+    assert _verdict([5.3, 5.5, 5.4, 5.6, 5.2]).firm
+    assert _verdict([1.0, 1.2, 0.9, 1.1, 1.3]).firm
+    text = lc.table({"series": [loose.to_dict(), _verdict([5.3, 5.5, 5.4, 5.6, 5.2]).to_dict()]})
+    assert "pass (not firm: the interval spans 50%)" in text
+    assert text.count("not firm") == 1 and "Not firm: x:" in text and "more --seeds" in text
+    assert loose.to_dict()["firm"] is False and len(loose.to_dict()["fraction_ci95"]) == 2
+    # one seed has no interval: never firm; the null is judged by its own test
+    assert not _verdict([6.0]).firm and np.isnan(_verdict([6.0]).fraction_interval[0])
+    assert _verdict([0.8, -0.5, 0.3], oracle=0.0, null=True).firm
+
+
 def test_null_series_verdicts() -> None:
     noise = _verdict([0.8, -0.5, 0.3, -1.0, 0.4], oracle=0.0, null=True)
     assert not noise.significant_edge and noise.passed and np.isnan(noise.fraction)

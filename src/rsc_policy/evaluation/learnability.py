@@ -155,6 +155,27 @@ class SeriesVerdict:
         return self.interval[0] / o if o > 0 else float("nan")
 
     @property
+    def fraction_interval(self) -> tuple[float, float]:
+        """The 95 % t interval of the mean agent Sharpe over the mean oracle Sharpe (the
+        oracle's mean taken as known; NaN for the null and with one seed)."""
+        o = self.oracle_mean
+        if self.null or not o > 0:
+            return float("nan"), float("nan")
+        _, lo, hi = self.interval
+        return lo / o, hi / o
+
+    @property
+    def firm(self) -> bool:
+        """Whether the verdict holds across the interval: for an edge series, the fraction's
+        interval lies wholly on one side of ``min_fraction`` (or a seed collapsed); for the
+        null, the verdict already is a test. With 5 seeds the interval is typically +-15
+        points of the oracle wide, so a mean near the bar is not a verdict."""
+        if self.null or self.collapsed:
+            return True
+        lo, hi = self.fraction_interval
+        return bool(np.isfinite(lo) and (lo >= self.min_fraction or hi < self.min_fraction))
+
+    @property
     def significant_edge(self) -> bool:
         """The interval lies above 0: an edge at the 95 % level."""
         lo = self.interval[1]
@@ -172,6 +193,7 @@ class SeriesVerdict:
                 "oracle_sharpe": self.oracle_sharpe, "oracle_sharpe_mean": self.oracle_mean,
                 "agent_sharpe": self.agent_sharpe, "agent_sharpe_mean": mean,
                 "agent_sharpe_ci95": [lo, hi], "fraction_of_oracle": self.fraction,
+                "fraction_ci95": list(self.fraction_interval), "firm": self.firm,
                 "collapsed": {str(k): v for k, v in self.collapsed.items()},
                 "trades": self.trades, "significant_edge": self.significant_edge,
                 "min_fraction": self.min_fraction, "passed": self.passed}
@@ -280,7 +302,7 @@ def run_check(plan: CheckPlan, *, progress: Callable[[str], None] | None = None
 
 def table(result: Mapping[str, Any]) -> str:
     """The verdicts as a Markdown table."""
-    lines = ["| series | oracle Sharpe | agent Sharpe (95 % CI over seeds) | of oracle | "
+    lines = ["| series | oracle Sharpe | agent Sharpe (95 % CI over seeds) | of oracle (95 % CI) | "
              "collapsed seeds | verdict |", "|---|---:|---:|---:|---|---|"]
     for v in result["series"]:
         lo, hi = v["agent_sharpe_ci95"]
@@ -291,8 +313,18 @@ def table(result: Mapping[str, Any]) -> str:
                        else "pass: no significant edge")
         else:
             verdict = "pass" if v["passed"] else "FAIL"
+            if not v["firm"]:
+                verdict += f" (not firm: the interval spans {v['min_fraction']:.0%})"
+        flo, fhi = v["fraction_ci95"]
+        share = ("n/a" if not np.isfinite(frac) else f"{frac:.0%}" if not np.isfinite(flo)
+                 else f"{frac:.0%} [{flo:.0%}, {fhi:.0%}]")
         lines.append(f"| {v['series']} | {v['oracle_sharpe_mean']:.2f} | "
                      f"{v['agent_sharpe_mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
-                     f"{'n/a' if not np.isfinite(frac) else f'{frac:.0%}'} | {coll} | "
-                     f"{verdict} |")
+                     f"{share} | {coll} | {verdict} |")
+    loose = [v["series"] for v in result["series"] if not v["firm"]]
+    if loose:
+        lines.append("")
+        lines.append(f"Not firm: {', '.join(loose)}: the 95 % interval of the fraction of the "
+                     "oracle spans the bar, so these seeds cannot tell pass from fail; rerun "
+                     "with more --seeds (30 seeds narrow it to about +-8 points).")
     return "\n".join(lines)
