@@ -5,13 +5,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from numba.core import config
+
 import rsc_env
-from rsc_env.numba_cache import STAMP, drop_stale_cache, package_sources, sources_digest
+from rsc_env.numba_cache import (
+    STAMP,
+    cache_dirs,
+    cache_subpath,
+    drop_stale_cache,
+    package_sources,
+    sources_digest,
+)
 
 SRC = Path(rsc_env.__file__).resolve().parents[1]
 
 
-def test_cached_kernels_are_dropped_when_an_inlined_source_changes(tmp_path):
+@pytest.fixture
+def in_tree(monkeypatch):
+    """numba caching next to the sources (no NUMBA_CACHE_DIR)."""
+    monkeypatch.setattr(config, "CACHE_DIR", "")
+
+
+def test_cached_kernels_are_dropped_when_an_inlined_source_changes(tmp_path, in_tree):
     helper, kernel = tmp_path / "helper.py", tmp_path / "kernel.py"
     helper.write_text("def f(x):\n    return x + 1\n")
     kernel.write_text("from helper import f\n")
@@ -30,7 +46,28 @@ def test_cached_kernels_are_dropped_when_an_inlined_source_changes(tmp_path):
     assert (cache / STAMP).read_text() == sources_digest([kernel, helper])
 
 
-def test_an_unreadable_source_leaves_the_cache_alone(tmp_path):
+def test_numba_cache_dir_is_guarded_too(tmp_path, monkeypatch):
+    """With NUMBA_CACHE_DIR numba caches only there, in a directory of its own naming: the
+    guard finds the same directory, and a changed backend (``extra``) drops its kernels."""
+    from numba.core.caching import _CacheLocator
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    kernel = pkg / "kernel.py"
+    kernel.write_text("x = 1\n")
+    assert cache_subpath(pkg) == _CacheLocator.get_suitable_cache_subpath(str(kernel))
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path / "numba-cache"))
+    (mirror,) = cache_dirs(pkg)
+    assert mirror == tmp_path / "numba-cache" / cache_subpath(pkg)
+    assert drop_stale_cache(pkg, [kernel], extra="rsc-step-avx2")
+    (mirror / "kernel.k-1.py311.nbi").write_text("compiled against step.c")
+    assert not drop_stale_cache(pkg, [kernel], extra="rsc-step-avx2")
+    assert drop_stale_cache(pkg, [kernel], extra="blas")  # RSC_NATIVE_GEMM=0
+    assert not (mirror / "kernel.k-1.py311.nbi").exists()
+    assert not (pkg / "__pycache__").exists()  # numba does not look there now
+
+
+def test_an_unreadable_source_leaves_the_cache_alone(tmp_path, in_tree):
     cache = tmp_path / "__pycache__"
     cache.mkdir()
     (cache / "kernel.k-1.py311.nbi").write_text("old")
