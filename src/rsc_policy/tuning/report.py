@@ -248,7 +248,10 @@ def write_report(out: Path, settings: Mapping[str, Any], ctx: Mapping[str, Any],
                 f"on the planted series {', '.join(settings['planted'])} (rsc-check "
                 f"learnability, seed 0, {settings.get('planted_env_steps', 20_000):,} env "
                 "steps); the mean fraction of the oracle's held-out Sharpe it reached on the "
-                "series with an edge (n/a: stopped early).", ""]
+                "series with an edge (n/a: stopped early). One seed per series: a screen "
+                "for configurations that learn nothing, not a measure of how much they learn "
+                "(one seed's fraction moves by tens of points; `rsc-check learnability "
+                "--seeds 30` measures that).", ""]
                if settings.get("planted") else [])]
     if settings["scheduler"] == "pbt":
         lines += ["With PBT a trial that exploited another continues from the donor's folds: "
