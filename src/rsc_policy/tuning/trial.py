@@ -10,8 +10,7 @@ whole episode of its own fold (the folds differ in length; each member is exactl
 validation window and the trial reports the mean metric over folds x seeds, with a
 checkpoint (the algorithm without its replay, and the figures; the last round's: the figures
 only) from which a resumed or PBT-exploited trial continues; a FIFO sweep's trial reports
-once, at the end. The test
-period is not in any fold.
+once, at the end. The test period is not in any fold.
 """
 
 from __future__ import annotations
