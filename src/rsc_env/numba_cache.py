@@ -4,20 +4,23 @@ numba keys a cached function on the file that defines it only (numba issue #1833
 that inlines a helper from another file keeps its old machine code after that file is
 edited, and computes with the old helper, silently. Each package with cached kernels calls
 :func:`drop_stale_cache` when it is imported, with every source its kernels compile from;
-when their digest differs from the one stamped in the package's ``__pycache__``, the
-``.nbi``/``.nbc`` files there are deleted (numba compiles afresh on the next call) and the
-new digest is stamped. Reading and hashing the sources costs well under a millisecond.
-The same is done wherever else numba keeps the package's cache: the directory under
-``NUMBA_CACHE_DIR`` when that is set (numba then caches nowhere else: containers often set
-it), and numba's user-wide cache directory, used when ``__pycache__`` is not writable. Without
-that, a stale kernel there would survive an edit of an inlined helper, and a kernel compiled
-for one product backend would run under ``RSC_NATIVE_GEMM=0``.
+when their digest differs from the one stamped in the directory numba caches that package's
+kernels in (:func:`cache_dir`: under ``NUMBA_CACHE_DIR`` when it is set, as containers often
+do; else ``__pycache__``, or numba's user-wide cache directory when that is not writable),
+the ``.nbi``/``.nbc`` files there are deleted (numba compiles afresh on the next call) and the
+new digest is stamped. Without the right directory a stale kernel would survive an edit of an
+inlined helper, and a kernel compiled for one product backend would run (and crash) under
+``RSC_NATIVE_GEMM=0``. Numba itself is not imported for this unless it already is, or the
+user-wide directory is needed: ``import rsc_env`` stays light. Reading and hashing the sources
+costs well under a millisecond.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,43 +54,38 @@ def cache_subpath(package_dir: Path) -> str:
     return "_".join([os.path.split(subpath)[-1], hashlib.sha1(subpath.encode()).hexdigest()])
 
 
-def cache_dirs(package_dir: Path) -> list[Path]:
-    """Where numba may keep the cache of the kernels defined in ``package_dir``: only under
-    ``NUMBA_CACHE_DIR`` when it is set; else the package's ``__pycache__`` and, for a package
-    whose ``__pycache__`` is not writable, numba's user-wide cache directory."""
-    from numba.core import config
+def cache_dir(package_dir: Path) -> Path:
+    """The directory numba caches the kernels defined in ``package_dir`` in, in the order of
+    its cache locators: under ``NUMBA_CACHE_DIR`` when that is set (numba's setting if numba
+    is imported, else the environment variable, its source); else the package's
+    ``__pycache__`` when it is writable; else numba's user-wide cache directory."""
+    config = sys.modules.get("numba.core.config")
+    configured = config.CACHE_DIR if config is not None else os.environ.get(
+        "NUMBA_CACHE_DIR", "")
+    if configured:
+        return Path(configured) / cache_subpath(package_dir)
+    in_tree = Path(package_dir) / "__pycache__"
+    try:
+        in_tree.mkdir(exist_ok=True)
+        tempfile.TemporaryFile(dir=in_tree).close()  # numba's own test of the directory
+        return in_tree
+    except OSError:
+        from numba.misc.appdirs import AppDirs
 
-    sub = cache_subpath(package_dir)
-    if config.CACHE_DIR:
-        return [Path(config.CACHE_DIR) / sub]
-    from numba.misc.appdirs import AppDirs
-
-    user = Path(AppDirs(appname="numba", appauthor=False).user_cache_dir) / sub
-    return [Path(package_dir) / "__pycache__", user]
+        user = AppDirs(appname="numba", appauthor=False).user_cache_dir
+        return Path(user) / cache_subpath(package_dir)
 
 
 def drop_stale_cache(package_dir: Path, sources: Iterable[Path], extra: str = "") -> bool:
-    """Delete numba's cache files of the kernels in ``package_dir`` (every directory of
-    :func:`cache_dirs` that exists; ``__pycache__`` is created) unless they were compiled
-    from ``sources`` as they are now (the stamped digest; ``extra``: anything else the
-    compiled code depends on, such as which product library it calls); True if it deleted
-    (or found no stamp) in any. Errors of the file system (a read-only install) leave that
-    directory as it is."""
-    try:
-        digest = sources_digest(sources, extra)
-    except OSError:
-        return False
-    dropped = False
-    for i, cache in enumerate(cache_dirs(Path(package_dir))):
-        if i == 0 or cache.is_dir():
-            dropped |= _drop_in(cache, digest)
-    return dropped
-
-
-def _drop_in(cache: Path, digest: str) -> bool:
-    """:func:`drop_stale_cache` in one cache directory."""
+    """Delete numba's cache files of the kernels in ``package_dir`` (in :func:`cache_dir`)
+    unless they were compiled from ``sources`` as they are now (the stamped digest;
+    ``extra``: anything else the compiled code depends on, such as which product library it
+    calls); True if it deleted (or found no stamp). Errors of the file system (a read-only
+    install) leave everything as it is."""
+    cache = cache_dir(Path(package_dir))
     stamp = cache / STAMP
     try:
+        digest = sources_digest(sources, extra)
         if stamp.is_file() and stamp.read_text() == digest:
             return False
         if cache.is_dir():

@@ -3,6 +3,9 @@ cached kernels when any source those kernels compile from has changed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from numba.core import config
 import rsc_env
 from rsc_env.numba_cache import (
     STAMP,
-    cache_dirs,
+    cache_dir,
     cache_subpath,
     drop_stale_cache,
     package_sources,
@@ -57,7 +60,7 @@ def test_numba_cache_dir_is_guarded_too(tmp_path, monkeypatch):
     kernel.write_text("x = 1\n")
     assert cache_subpath(pkg) == _CacheLocator.get_suitable_cache_subpath(str(kernel))
     monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path / "numba-cache"))
-    (mirror,) = cache_dirs(pkg)
+    mirror = cache_dir(pkg)
     assert mirror == tmp_path / "numba-cache" / cache_subpath(pkg)
     assert drop_stale_cache(pkg, [kernel], extra="rsc-step-avx2")
     (mirror / "kernel.k-1.py311.nbi").write_text("compiled against step.c")
@@ -65,6 +68,22 @@ def test_numba_cache_dir_is_guarded_too(tmp_path, monkeypatch):
     assert drop_stale_cache(pkg, [kernel], extra="blas")  # RSC_NATIVE_GEMM=0
     assert not (mirror / "kernel.k-1.py311.nbi").exists()
     assert not (pkg / "__pycache__").exists()  # numba does not look there now
+
+
+def test_the_guard_reads_numba_cache_dir_without_importing_numba(tmp_path):
+    """``import rsc_env`` stays light (no numba), and before numba is imported the guard
+    takes NUMBA_CACHE_DIR from the environment, where numba's setting comes from."""
+    code = ("import sys, rsc_env\n"
+            "from pathlib import Path\n"
+            "from rsc_env.numba_cache import cache_dir, cache_subpath\n"
+            "here = Path(rsc_env.__file__).parent\n"
+            "assert 'numba' not in sys.modules, 'import rsc_env imported numba'\n"
+            "assert cache_dir(here) == Path(sys.argv[1]) / cache_subpath(here)\n"
+            "assert (cache_dir(here) / 'rsc-numba-sources.sha256').is_file()\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
 
 
 def test_an_unreadable_source_leaves_the_cache_alone(tmp_path, in_tree):
