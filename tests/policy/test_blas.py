@@ -123,8 +123,6 @@ def test_native_transpose(shape):
     np.testing.assert_array_equal(wt, w.T)
 
 
-
-
 @needs_native
 @pytest.mark.parametrize("relu", [True, False])
 @pytest.mark.parametrize(("m", "k", "n"), [(32, 102, 64), (32, 64, 3), (7, 13, 19)])
@@ -148,7 +146,6 @@ def test_native_dense_adds_bias_then_relu_as_it_stores(relu, m, k, n):
     np.testing.assert_allclose(got, fallback, rtol=1e-5, atol=1e-5)
 
 
-
 @needs_native
 @pytest.mark.parametrize("size", [10947, 13, 8])
 def test_native_adam_equals_the_loops_bit_for_bit(size):
@@ -167,8 +164,6 @@ def test_native_adam_equals_the_loops_bit_for_bit(size):
         _run(kernels.loop_adam, *b, np.empty(size, np.float32), *c)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
-
-
 
 
 def _eight_lane_dot(x: np.ndarray, w_row: np.ndarray) -> np.float32:
