@@ -220,9 +220,10 @@ def _column_sums(x, out):
 @njit(cache=True)
 def work_size(rows: int, d: int, h1: int, h2: int, a: int) -> int:
     """float32 scratch of one :func:`member_step` on ``rows`` replay rows."""
-    size = h1 * d + h1 + h2 * h1 + h2 + a * h2 + a
+    weights = weights_size(d, h1, h2, a)
+    size = weights + h1 + h2 + a  # the parameters: Adam's denominator scratch
     # then the online and the target weights, transposed (the target's last: _target_slot)
-    return rows * (2 * h1 + 2 * h2 + 4 * a) + size + 2 * weights_size(d, h1, h2, a)
+    return rows * (2 * h1 + 2 * h2 + 4 * a) + size + 2 * weights
 
 
 @njit(cache=True)
