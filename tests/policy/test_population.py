@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from rsc_env import TradingEnv
 from rsc_policy.agent.exploration import exploration_draw, keyed_epsilon_greedy, seed_keys
-from rsc_policy.agent.population import Member, train_population
+from rsc_policy.agent.population import FlatGreedy, Member, train_population
 from rsc_policy.agent.rng import array_to_state, choice, state_to_array
 from rsc_policy.agent.sequential import train_sequential
 
@@ -170,13 +171,26 @@ def test_rllib_population_exact_parity_with_sequential(ray_local, train_env_conf
         n = algo.global_env_steps
         assert n == 300
         weights = _population_weights(algo)
+        assert np.array_equal(algo.member_weights(), weights)
+        torch_policies = algo.member_policies()
         episodes = 0
         for k, member in enumerate(algo.config.members()):
-            seq = train_sequential({**train_env_config, **member.env}, env_steps=n,
-                                   seed=member.seed, params=member.params())
+            env_config = {**train_env_config, **member.env}
+            seq = train_sequential(env_config, env_steps=n, seed=member.seed,
+                                   params=member.params())
             assert np.array_equal(weights[k], _flat(seq.state_dict)), f"member {k}"
             episodes += len(seq.episodes)
+            # greedy acting on the learner's weights: the compiled forward (how rsc-tune
+            # scores) acts as the sequential agent and as the exported torch module
+            obs = TradingEnv(env_config).unwrapped.market.observations
+            flat = FlatGreedy(algo.member_weights(), k)
+            actions = [flat(o) for o in obs]
+            assert actions == [seq.agent.greedy(o) for o in obs], f"member {k}"
+            assert actions == [torch_policies[k].act(o) for o in obs], f"member {k}"
+            assert len(set(actions)) > 1  # a trained net, not a constant
         assert result["rsc"]["episodes_total"] == episodes == 3  # member 3's period is longer
+        with pytest.raises(ValueError, match="not a 64-64 Q-network"):
+            FlatGreedy(weights[:, :-1], 0)
     finally:
         algo.stop()
 

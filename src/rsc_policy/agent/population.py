@@ -259,6 +259,27 @@ class Population:
                 current[...] = value
 
 
+class FlatGreedy:
+    """Greedy acting (``act(obs) -> int``) of row ``member`` of flat member weights
+    ``params`` ``[K, P]`` (a population's learner weights) through the members' own compiled
+    forward (:func:`~rsc_policy.agent.kernels.population_greedy`, as a
+    :class:`MemberPolicy` acts): ~40x cheaper per call than a torch module, and the same
+    actions as the population that trained the weights."""
+
+    def __init__(self, params: np.ndarray, member: int, n_actions: int = N_ACTIONS,
+                 hidden: int = 64) -> None:
+        self.params = np.ascontiguousarray(params, dtype=np.float32)
+        d = _flat_obs_dim(self.params.shape[1], n_actions, hidden)
+        self.dims = (d, hidden, hidden, n_actions)
+        self.member = np.array([int(member)], dtype=np.int64)
+
+    def act(self, obs: np.ndarray) -> int:
+        x = np.ascontiguousarray(np.reshape(obs, (1, -1)), dtype=np.float32)
+        return int(kernels.population_greedy(x, self.member, self.params, *self.dims)[0])
+
+    __call__ = act
+
+
 class MemberPolicy:
     """Greedy acting of one population member (``greedy(obs) -> int``, like
     :meth:`StrategyAgent.greedy`)."""
@@ -459,14 +480,20 @@ def train_populations(
     return results
 
 
+def _flat_obs_dim(size: int, n_actions: int, hidden: int) -> int:
+    """The observation size of a ``hidden``-``hidden`` Q-network of ``size`` flat weights."""
+    fixed = hidden + hidden * hidden + hidden + n_actions * hidden + n_actions
+    obs_dim, rest = divmod(size - fixed, hidden)
+    if rest or obs_dim < 1:
+        raise ValueError(f"{size} weights are not a {hidden}-{hidden} Q-network")
+    return obs_dim
+
+
 def qnet_from_flat(flat: np.ndarray, n_actions: int = N_ACTIONS, hidden: int = 64
                    ) -> torch.nn.Sequential:
     """The team's Q-network holding the flat weight vector ``flat`` (layout of
     :func:`initial_weights`; the observation size follows from its length)."""
-    fixed = hidden + hidden * hidden + hidden + n_actions * hidden + n_actions
-    obs_dim, rest = divmod(len(flat) - fixed, hidden)
-    if rest or obs_dim < 1:
-        raise ValueError(f"{len(flat)} weights are not a {hidden}-{hidden} Q-network")
+    obs_dim = _flat_obs_dim(len(flat), n_actions, hidden)
     net = build_qnet(obs_dim, n_actions, 0)
     _load_flat(net, np.asarray(flat, dtype=np.float32))
     return net

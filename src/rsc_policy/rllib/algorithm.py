@@ -459,8 +459,17 @@ class StrategyAgentAlgo(Algorithm):
             return [GreedyPolicy(self.policy_network())]
         from rsc_policy.agent.population import qnet_from_flat
 
-        params = np.asarray(self.learner_group.get_weights()[DEFAULT_MODULE_ID]["params"])
-        return [GreedyPolicy(qnet_from_flat(row)) for row in params]
+        return [GreedyPolicy(qnet_from_flat(row)) for row in self.member_weights()]
+
+    def member_weights(self) -> np.ndarray:
+        """The population members' flat Q-network weights ``[K, P]`` (learner's current;
+        the layout of :func:`rsc_policy.agent.population.initial_weights`). Act with them
+        through :class:`rsc_policy.agent.population.FlatGreedy` (the members' own compiled
+        forward) or :meth:`member_policies` (torch modules)."""
+        if not self.config.is_population:
+            raise ValueError("member_weights() is for a population (config.population(...)); "
+                             "a single agent's network is policy_network()")
+        return np.asarray(self.learner_group.get_weights()[DEFAULT_MODULE_ID]["params"])
 
     @property
     def num_learning_steps(self) -> int:

@@ -117,7 +117,10 @@ def build_population(env: Mapping[str, Any], agent: Mapping[str, Any],
               .env_runners(num_env_runners=0, num_envs_per_env_runner=ctx["env_copies"],
                            rollout_fragment_length=ctx["fragment"]))
     # no .debugging(seed=...): every member is seeded by its own seed, and RLlib's global
-    # seeding would import torch's compiler stack into the trial (~2 s per process)
+    # seeding would import torch's compiler stack into the trial (~2 s per process); no
+    # system-usage monitor: the trial reports its own figures, and algo.stop() joins the
+    # monitor's thread (it polls every 0.7 s: 0.2-0.6 s per trial measured)
+    config = config.debugging(log_sys_usage=False)
     if exact:  # a round: one whole episode of every member, one RLlib iteration
         config = (config.population(members, rollout="learner", episodes_per_iteration=1)
                   .reporting(min_sample_timesteps_per_iteration=0))
@@ -214,6 +217,7 @@ def _rllib_rounds(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, 
                   state: dict[str, Any], restore: Path | None) -> None:
     from ray import tune
 
+    from rsc_policy.agent.population import FlatGreedy
     from rsc_policy.rllib.algorithm import RSC_RESULTS
 
     t_build = time.perf_counter()
@@ -236,7 +240,9 @@ def _rllib_rounds(env: dict[str, Any], agent: dict[str, Any], ctx: Mapping[str, 
             if state["rounds"] < ctx["episodes"] and not ctx.get("report_rounds", True):
                 state["wall_s"] += time.perf_counter() - t0
                 continue  # FIFO: nothing reads a round's figures; the trial reports once
-            state["folds"] = _score(env, ctx, [p.act for p in algo.member_policies()])
+            params = algo.member_weights()  # acting as the members act (compiled forward)
+            state["folds"] = _score(env, ctx, [FlatGreedy(params, k)
+                                               for k in range(len(params))])
             if state["rounds"] == ctx["episodes"]:  # a trial that ran all its episodes
                 state["planted"] = planted_score(env, agent, ctx)
             state["wall_s"] += time.perf_counter() - t0
