@@ -263,8 +263,9 @@ class FlatGreedy:
     """Greedy acting (``act(obs) -> int``) of row ``member`` of flat member weights
     ``params`` ``[K, P]`` (a population's learner weights) through the members' own compiled
     forward (:func:`~rsc_policy.agent.kernels.population_greedy`, as a
-    :class:`MemberPolicy` acts): ~40x cheaper per call than a torch module, and the same
-    actions as the population that trained the weights."""
+    :class:`MemberPolicy` acts): 5 us a call against a torch module's 61 (202-float
+    observation, measured 2026-12-05), and the same actions as the population that trained
+    the weights."""
 
     def __init__(self, params: np.ndarray, member: int, n_actions: int = N_ACTIONS,
                  hidden: int = 64) -> None:
