@@ -183,7 +183,7 @@ def test_rllib_population_exact_parity_with_sequential(ray_local, train_env_conf
             # greedy acting on the learner's weights: the compiled forward (how rsc-tune
             # scores) acts as the sequential agent and as the exported torch module
             obs = TradingEnv(env_config).unwrapped.market.observations
-            flat = FlatGreedy(algo.member_weights(), k)
+            flat = FlatGreedy(weights, k)  # member_weights(), checked equal above
             actions = [flat(o) for o in obs]
             assert actions == [seq.agent.greedy(o) for o in obs], f"member {k}"
             assert actions == [torch_policies[k].act(o) for o in obs], f"member {k}"
